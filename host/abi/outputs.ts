@@ -1,0 +1,255 @@
+import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { decode } from './codec.js';
+import type {
+  ChunkOutput,
+  ContextPatch,
+  HookError,
+  HttpResponse,
+  InitOutput,
+  InterceptorOutput,
+  LlmError,
+  LlmMessage,
+  LlmPostOutput,
+  LlmPreOutput,
+  LlmResponse,
+  TransportPostOutput,
+  TransportPreOutput,
+} from './types.js';
+
+// Validation of guest output envelopes. A guest is untrusted: every field is
+// checked before anything is applied, so a bad output is refused whole
+// (plugin_bad_output) and never half-applied. Hand-written rather than zod
+// because this runs on every hook call and the messages need the field path.
+
+type Obj = Record<string, unknown>;
+
+class Shape {
+  constructor(readonly hook: string) {}
+
+  fail(at: string, expected: string, got: unknown): never {
+    const kind = got === null ? 'nil' : got instanceof Uint8Array ? 'bin' : Array.isArray(got) ? 'array' : typeof got;
+    throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at} must be ${expected}, got ${kind}`);
+  }
+
+  map(v: unknown, at: string): Obj {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) this.fail(at, 'a map', v);
+    return v as Obj;
+  }
+
+  optMap(v: unknown, at: string): Obj | undefined {
+    return v == null ? undefined : this.map(v, at);
+  }
+
+  optStr(v: unknown, at: string): string | undefined {
+    if (v == null) return undefined;
+    if (typeof v !== 'string') this.fail(at, 'a string', v);
+    return v;
+  }
+
+  optBool(v: unknown, at: string): boolean | undefined {
+    if (v == null) return undefined;
+    if (typeof v !== 'boolean') this.fail(at, 'a bool', v);
+    return v;
+  }
+
+  optStatus(v: unknown, at: string): number | undefined {
+    if (v == null) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 599) this.fail(at, 'an HTTP status (100-599)', v);
+    return v;
+  }
+
+  optBin(v: unknown, at: string): Uint8Array | undefined {
+    if (v == null) return undefined;
+    if (!(v instanceof Uint8Array)) this.fail(at, 'bin (MessagePack binary)', v);
+    return v;
+  }
+
+  stringMap(v: unknown, at: string): Record<string, string> {
+    const m = this.map(v, at);
+    for (const [k, s] of Object.entries(m)) if (typeof s !== 'string') this.fail(`${at}.${k}`, 'a string', s);
+    return m as Record<string, string>;
+  }
+
+  /** A merge patch: string values set, nil removes. */
+  optPatch(v: unknown, at: string): Record<string, string | null> | undefined {
+    if (v == null) return undefined;
+    const m = this.map(v, at);
+    for (const [k, s] of Object.entries(m)) if (s !== null && typeof s !== 'string') this.fail(`${at}.${k}`, 'a string or nil', s);
+    return m as Record<string, string | null>;
+  }
+
+  ctxPatch(v: unknown): ContextPatch | undefined {
+    return this.optMap(v, 'ctx');
+  }
+
+  hookError(v: unknown, at: string): HookError | undefined {
+    const m = this.optMap(v, at);
+    if (!m) return undefined;
+    const message = this.optStr(m.message, `${at}.message`);
+    if (message === undefined) this.fail(`${at}.message`, 'a string', m.message);
+    return { message, status: this.optStatus(m.status, `${at}.status`), code: this.optStr(m.code, `${at}.code`) };
+  }
+
+  httpResponse(v: unknown, at: string): HttpResponse | undefined {
+    const m = this.optMap(v, at);
+    if (!m) return undefined;
+    const status = this.optStatus(m.status, `${at}.status`) ?? 200;
+    const headers = m.headers == null ? {} : this.stringMap(m.headers, `${at}.headers`);
+    return { status, headers, body: this.optBin(m.body, `${at}.body`) };
+  }
+
+  messages(v: unknown, at: string): LlmMessage[] {
+    if (!Array.isArray(v)) this.fail(at, 'an array of messages', v);
+    v.forEach((msg, i) => {
+      const m = this.map(msg, `${at}[${i}]`);
+      if (typeof m.role !== 'string') this.fail(`${at}[${i}].role`, 'a string', m.role);
+      if (m.content !== null && m.content !== undefined && typeof m.content !== 'string' && !Array.isArray(m.content)) {
+        this.fail(`${at}[${i}].content`, 'a string, an array of parts or nil', m.content);
+      }
+    });
+    return v as LlmMessage[];
+  }
+
+  llmResponse(v: unknown, at: string): LlmResponse | undefined {
+    const m = this.optMap(v, at);
+    if (!m) return undefined;
+    if (!Array.isArray(m.choices)) this.fail(`${at}.choices`, 'an array', m.choices);
+    m.choices.forEach((c, i) => {
+      const cm = this.map(c, `${at}.choices[${i}]`);
+      this.messages([cm.message], `${at}.choices[${i}].message`);
+    });
+    // Fill the envelope fields a plugin may leave out, so clients always get a complete object.
+    return {
+      ...m,
+      id: this.optStr(m.id, `${at}.id`) ?? 'chatcmpl-plugin',
+      object: this.optStr(m.object, `${at}.object`) ?? 'chat.completion',
+      created: typeof m.created === 'number' ? m.created : Math.floor(Date.now() / 1000),
+      model: this.optStr(m.model, `${at}.model`) ?? '',
+      choices: m.choices as LlmResponse['choices'],
+    };
+  }
+
+  llmError(v: unknown, at: string): LlmError | undefined {
+    const m = this.optMap(v, at);
+    if (!m) return undefined;
+    const message = this.optStr(m.message, `${at}.message`);
+    if (message === undefined) this.fail(`${at}.message`, 'a string', m.message);
+    return {
+      message,
+      type: this.optStr(m.type, `${at}.type`),
+      code: this.optStr(m.code, `${at}.code`),
+      status: this.optStatus(m.status, `${at}.status`),
+      allow_fallbacks: this.optBool(m.allow_fallbacks, `${at}.allow_fallbacks`) ?? null,
+      provider: this.optStr(m.provider, `${at}.provider`),
+      model: this.optStr(m.model, `${at}.model`),
+    };
+  }
+
+  onlyOne(a: unknown, b: unknown, names: string): void {
+    if (a != null && b != null) throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: set either ${names}, not both`);
+  }
+}
+
+/** Decodes an output; empty output, nil and {} all mean "continue, nothing changed". */
+function top(hook: string, bytes: Uint8Array | null): [Shape, Obj] {
+  const s = new Shape(hook);
+  if (!bytes || bytes.length === 0) return [s, {}];
+  let v: unknown;
+  try {
+    v = decode(bytes);
+  } catch (e) {
+    throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output is not valid MessagePack: ${(e as Error).message}`);
+  }
+  return [s, v == null ? {} : s.map(v, 'the output')];
+}
+
+export function parseInitOutput(bytes: Uint8Array | null): InitOutput {
+  const [s, m] = top('init', bytes);
+  return {
+    error: s.optStr(m.error, 'error'),
+    request_body: s.optBool(m.request_body, 'request_body'),
+    response_body: s.optBool(m.response_body, 'response_body'),
+  };
+}
+
+export function parseNameOutput(bytes: Uint8Array | null): string | undefined {
+  if (!bytes || bytes.length === 0) return undefined;
+  const [s] = top('get_name', null);
+  let v: unknown;
+  try {
+    v = decode(bytes);
+  } catch (e) {
+    throw new GatewayError(ErrorCode.pluginBadOutput, `get_name output is not valid MessagePack: ${(e as Error).message}`);
+  }
+  return s.optStr(v, 'the output');
+}
+
+export function parseTransportPreOutput(bytes: Uint8Array | null): TransportPreOutput {
+  const [s, m] = top('http_transport_pre_hook', bytes);
+  s.onlyOne(m.response, m.error, '"response" or "error"');
+  const req = s.optMap(m.req, 'req');
+  return {
+    ctx: s.ctxPatch(m.ctx),
+    req: req && {
+      method: s.optStr(req.method, 'req.method'),
+      path: s.optStr(req.path, 'req.path'),
+      headers: s.optPatch(req.headers, 'req.headers'),
+      query: s.optPatch(req.query, 'req.query'),
+      body: s.optBin(req.body, 'req.body'),
+    },
+    response: s.httpResponse(m.response, 'response'),
+    error: s.hookError(m.error, 'error'),
+  };
+}
+
+export function parseTransportPostOutput(bytes: Uint8Array | null): TransportPostOutput {
+  const [s, m] = top('http_transport_post_hook', bytes);
+  const resp = s.optMap(m.resp, 'resp');
+  return {
+    ctx: s.ctxPatch(m.ctx),
+    resp: resp && {
+      status: s.optStatus(resp.status, 'resp.status'),
+      headers: s.optPatch(resp.headers, 'resp.headers'),
+      body: s.optBin(resp.body, 'resp.body'),
+    },
+    error: s.hookError(m.error, 'error'),
+  };
+}
+
+export function parseLlmPreOutput(bytes: Uint8Array | null, hook = 'pre_llm_hook'): LlmPreOutput {
+  const [s, m] = top(hook, bytes);
+  s.onlyOne(m.response, m.error, '"response" or "error"');
+  const req = s.optMap(m.req, 'req');
+  return {
+    ctx: s.ctxPatch(m.ctx),
+    req: req && {
+      provider: s.optStr(req.provider, 'req.provider'),
+      model: s.optStr(req.model, 'req.model'),
+      messages: req.messages == null ? undefined : s.messages(req.messages, 'req.messages'),
+      params: s.optMap(req.params, 'req.params'),
+    },
+    response: s.llmResponse(m.response, 'response'),
+    error: s.llmError(m.error, 'error'),
+  };
+}
+
+export function parseLlmPostOutput(bytes: Uint8Array | null, hook = 'post_llm_hook'): LlmPostOutput {
+  const [s, m] = top(hook, bytes);
+  s.onlyOne(m.response, m.error, '"response" or "error"');
+  return { ctx: s.ctxPatch(m.ctx), response: s.llmResponse(m.response, 'response'), error: s.llmError(m.error, 'error') };
+}
+
+export function parseInterceptorOutput(bytes: Uint8Array | null): InterceptorOutput {
+  const [s, m] = top('transport_interceptor', bytes);
+  return {
+    ctx: s.ctxPatch(m.ctx),
+    headers: m.headers == null ? undefined : s.stringMap(m.headers, 'headers'),
+    body: s.optMap(m.body, 'body'),
+    error: s.hookError(m.error, 'error'),
+  };
+}
+
+export function parseChunkOutput(bytes: Uint8Array | null): ChunkOutput {
+  const [s, m] = top('http_transport_stream_chunk_hook', bytes);
+  return { ctx: s.ctxPatch(m.ctx), chunk: s.optMap(m.chunk, 'chunk'), drop: s.optBool(m.drop, 'drop'), error: s.hookError(m.error, 'error') };
+}

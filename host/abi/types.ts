@@ -1,0 +1,153 @@
+// TypeScript shapes of the ABI v1 envelopes (plugin-pdk/ABI.md §5).
+// Field names are the wire names, so no mapping layer sits between the two.
+
+export type Context = Record<string, unknown>;
+/** Keys to set; null deletes. */
+export type ContextPatch = Record<string, unknown>;
+
+export interface HttpRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+}
+
+export interface HookError {
+  message: string;
+  status?: number;
+  code?: string;
+}
+
+export interface LlmMessage {
+  role: string;
+  content: string | null;
+  [extra: string]: unknown;
+}
+
+export interface LlmRequest {
+  provider: string;
+  model: string;
+  messages: LlmMessage[];
+  stream: boolean;
+  params: Record<string, unknown>;
+}
+
+export interface LlmChoice {
+  index: number;
+  message: LlmMessage;
+  finish_reason: string | null;
+  [extra: string]: unknown;
+}
+
+export interface LlmResponse {
+  id: string;
+  object: string;
+  created: number;
+  model: string;
+  choices: LlmChoice[];
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  [extra: string]: unknown;
+}
+
+export interface LlmError {
+  message: string;
+  type?: string;
+  code?: string;
+  status?: number;
+  /** Absent or null: fallbacks allowed. false: stop at this error. */
+  allow_fallbacks?: boolean | null;
+  provider?: string;
+  model?: string;
+}
+
+// ---- hook outputs, after validation ----
+
+export interface InitOutput {
+  error?: string;
+  request_body?: boolean;
+  response_body?: boolean;
+}
+
+export interface RequestPatch {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string | null>;
+  query?: Record<string, string | null>;
+  body?: Uint8Array;
+}
+
+export interface TransportPreOutput {
+  ctx?: ContextPatch;
+  req?: RequestPatch;
+  response?: HttpResponse;
+  error?: HookError;
+}
+
+export interface ResponsePatch {
+  status?: number;
+  headers?: Record<string, string | null>;
+  body?: Uint8Array;
+}
+
+export interface TransportPostOutput {
+  ctx?: ContextPatch;
+  resp?: ResponsePatch;
+  error?: HookError;
+}
+
+export interface LlmRequestPatch {
+  provider?: string;
+  model?: string;
+  messages?: LlmMessage[];
+  params?: Record<string, unknown>;
+}
+
+export interface LlmPreOutput {
+  ctx?: ContextPatch;
+  req?: LlmRequestPatch;
+  response?: LlmResponse;
+  error?: LlmError;
+}
+
+export interface LlmPostOutput {
+  ctx?: ContextPatch;
+  response?: LlmResponse;
+  error?: LlmError;
+}
+
+export interface InterceptorOutput {
+  ctx?: ContextPatch;
+  headers?: Record<string, string>;
+  body?: Record<string, unknown>;
+  error?: HookError;
+}
+
+export interface ChunkOutput {
+  ctx?: ContextPatch;
+  chunk?: Record<string, unknown>;
+  drop?: boolean;
+  error?: HookError;
+}
+
+/** Guest exports the host may call (ABI.md §3). */
+export const HOOKS = [
+  'init',
+  'get_name',
+  'http_transport_pre_hook',
+  'http_transport_post_hook',
+  'http_transport_stream_chunk_hook',
+  'pre_llm_hook',
+  'post_llm_hook',
+  'cleanup',
+  'transport_interceptor',
+  'pre_hook',
+  'post_hook',
+] as const;
+export type HookName = (typeof HOOKS)[number];

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+// The config.json schema. Objects are strict so a misspelt key is an error
+// naming it, not a setting silently ignored. Every default lives here, and the
+// README's config reference lists the same values.
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  maxBodyBytes: 1024 * 1024,
+  hookTimeoutMs: 1000,
+  initTimeoutMs: 10_000,
+  memoryLimitMb: 64,
+  maxOutputBytes: 8 * 1024 * 1024,
+  providerTimeoutMs: 60_000,
+} as const;
+
+const positiveInt = z.number().int().positive();
+
+export const PluginEntrySchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'),
+  path: z.string().min(1),
+  version: positiveInt.default(1),
+  config: z.unknown().default({}),
+  on_error: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
+  timeout_ms: positiveInt.default(DEFAULTS.hookTimeoutMs),
+  init_timeout_ms: positiveInt.default(DEFAULTS.initTimeoutMs),
+  memory_limit_mb: positiveInt.max(4096).default(DEFAULTS.memoryLimitMb),
+  max_output_bytes: positiveInt.default(DEFAULTS.maxOutputBytes),
+});
+
+const MockProviderSchema = z.strictObject({
+  type: z.literal('mock'),
+  /** Delay before each answer, to imitate a real upstream in benchmarks. */
+  latency_ms: z.number().int().nonnegative().default(0),
+});
+
+const OpenAiProviderSchema = z.strictObject({
+  type: z.literal('openai'),
+  base_url: z.url({ protocol: /^https?$/ }),
+  api_key: z.string().optional(),
+  timeout_ms: positiveInt.default(DEFAULTS.providerTimeoutMs),
+  /** Upper bound on concurrent connections to this upstream. */
+  connections: positiveInt.default(64),
+});
+
+export const ProviderSchema = z.discriminatedUnion('type', [MockProviderSchema, OpenAiProviderSchema]);
+
+export const ConfigSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        host: z.string().min(1).default(DEFAULTS.host),
+        port: z.number().int().min(0).max(65535).default(DEFAULTS.port),
+        max_body_bytes: positiveInt.default(DEFAULTS.maxBodyBytes),
+      })
+      .prefault({}),
+    log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    runtime: z
+      .strictObject({
+        /** Plugin worker threads. Each holds one instance of every plugin. */
+        workers: positiveInt.max(64).optional(),
+      })
+      .prefault({}),
+    providers: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'), ProviderSchema).default({ mock: { type: 'mock', latency_ms: 0 } }),
+    plugins: z.array(PluginEntrySchema).default([]),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.plugins.forEach((p, i) => {
+      if (!p.enabled) return;
+      const first = seen.get(p.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['plugins', i, 'name'], message: `duplicate plugin name "${p.name}" (also plugins[${first}]); names must be unique` });
+      } else seen.set(p.name, i);
+    });
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type PluginEntry = z.infer<typeof PluginEntrySchema>;
+export type ProviderConfig = z.infer<typeof ProviderSchema>;

@@ -1,0 +1,60 @@
+// The one catalog of error codes. Codes are stable API: tests, logs, metrics
+// and clients match on them, never on message text. Only the gateway maps a
+// code to an HTTP status (see host/gateway/http-errors.ts).
+
+export const ErrorCode = {
+  // start-up and configuration
+  configInvalid: 'config_invalid',
+  configEnvMissing: 'config_env_missing',
+  pluginLoadFailed: 'plugin_load_failed',
+  pluginAbiMismatch: 'plugin_abi_mismatch',
+  pluginInitFailed: 'plugin_init_failed',
+
+  // a plugin misbehaved during a call (a failure, governed by on_error)
+  pluginTimeout: 'plugin_timeout',
+  pluginTrap: 'plugin_trap',
+  pluginMemory: 'plugin_memory',
+  pluginBadOutput: 'plugin_bad_output',
+  pluginHookError: 'plugin_hook_error',
+  pluginUnavailable: 'plugin_unavailable',
+
+  // a plugin answered on purpose
+  pluginRejected: 'plugin_rejected',
+
+  // client input
+  invalidJson: 'invalid_json',
+  invalidRequest: 'invalid_request',
+  bodyTooLarge: 'body_too_large',
+  notFound: 'not_found',
+  unknownProvider: 'unknown_provider',
+
+  // upstream
+  upstreamUnreachable: 'upstream_unreachable',
+  upstreamTimeout: 'upstream_timeout',
+  upstreamError: 'upstream_error',
+  upstreamBadResponse: 'upstream_bad_response',
+
+  internal: 'internal_error',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An error the gateway knows how to explain: a stable code plus, when a plugin is to blame, its name. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly plugin?: string;
+  /** Extra facts worth logging (never sent to clients). */
+  readonly detail?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { plugin?: string; detail?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.plugin = opts.plugin;
+    this.detail = opts.detail;
+  }
+}
+
+export function isGatewayError(e: unknown): e is GatewayError {
+  return e instanceof GatewayError;
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { HttpRequest, HttpResponse } from '../abi/types.js';
+import { ErrorCode, GatewayError, isGatewayError } from '../errors/codes.js';
+import type { Logger } from '../log/logger.js';
+import { RequestContext } from '../pipeline/context.js';
+import type { Exchange, HookObserver } from '../pipeline/invoke.js';
+import { runTransport } from '../pipeline/transport.js';
+import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import type { Provider } from '../providers/provider.js';
+import { chatCompletions } from './chat-completions.js';
+import { toHttpRequest, toResponse } from './edge.js';
+import { errorResponse, internalError, jsonResponse } from './http-errors.js';
+
+export interface AppDeps {
+  plugins: () => readonly LoadedPlugin[];
+  providers: Map<string, Provider>;
+  log: Logger;
+  maxBodyBytes: number;
+  observer?: HookObserver;
+  /** Extra operator routes (metrics, health details), served outside the plugin chain. */
+  admin?: (app: Hono) => void;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The core router: what a request reaches once the transport pre-hooks let it through. */
+function route(req: HttpRequest, plugins: readonly LoadedPlugin[], deps: AppDeps, ex: Exchange): Promise<HttpResponse> {
+  if (req.path === '/v1/chat/completions') {
+    if (req.method !== 'POST') return Promise.resolve(jsonResponse(405, { error: { message: `${req.method} is not allowed on ${req.path}; use POST`, type: 'invalid_request_error', code: ErrorCode.invalidRequest } }, { allow: 'POST' }));
+    return chatCompletions(req, plugins, deps.providers, ex);
+  }
+  if (req.path === '/v1/models' && req.method === 'GET') {
+    return Promise.resolve(jsonResponse(200, { object: 'list', data: [...deps.providers.keys()].map((id) => ({ id, object: 'provider' })) }));
+  }
+  throw new GatewayError(ErrorCode.notFound, `no route for ${req.method} ${req.path}`);
+}
+
+/**
+ * The Hono app. Operator routes (/health, /metrics) are answered before the
+ * plugin chain, so a failing plugin cannot hide the gateway's own health;
+ * every other request, 404s included, goes through the transport hooks.
+ */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  deps.admin?.(app);
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: (c) => c.json({ error: { message: `request body is over the limit of ${deps.maxBodyBytes} bytes (server.max_body_bytes)`, type: 'invalid_request_error', code: ErrorCode.bodyTooLarge } }, 413),
+    }),
+  );
+
+  app.all('*', async (c) => {
+    const incoming = c.req.header('x-request-id');
+    const rid = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const ex: Exchange = { ctx: new RequestContext(rid), log: deps.log, observer: deps.observer };
+    const plugins = deps.plugins();
+    let resp: HttpResponse;
+    try {
+      const req = await toHttpRequest(c);
+      resp = await runTransport(plugins, req, async (r) => {
+        try {
+          return await route(r, plugins, deps, ex);
+        } catch (e) {
+          // Client errors and 404s are ordinary responses: transport post-hooks see them too.
+          if (isGatewayError(e) && !('kind' in e)) return errorResponse(e);
+          throw e;
+        }
+      }, ex);
+    } catch (e) {
+      if (isGatewayError(e)) {
+        resp = errorResponse(e);
+      } else {
+        if ((e as Error)?.name === 'BodyLimitError') throw e; // answered by bodyLimit's onError
+        deps.log.error({ rid, err: e }, 'unhandled error');
+        resp = internalError();
+      }
+    }
+    resp.headers['x-request-id'] = rid;
+    return toResponse(resp);
+  });
+  return app;
+}

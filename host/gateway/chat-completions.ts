@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import type { HttpRequest, HttpResponse, LlmRequest } from '../abi/types.js';
+import { jsonPath } from '../config/load.js';
+import { ErrorCode, GatewayError } from '../errors/codes.js';
+import type { Exchange } from '../pipeline/invoke.js';
+import { type LlmResult, parseTarget, runLlm } from '../pipeline/llm.js';
+import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import type { Provider } from '../providers/provider.js';
+import { jsonResponse, llmErrorResponse } from './http-errors.js';
+
+const ChatBody = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(z.looseObject({ role: z.string(), content: z.union([z.string(), z.array(z.unknown()), z.null()]).optional() })).min(1),
+  fallbacks: z.array(z.string()).optional(),
+  stream: z.boolean().optional(),
+});
+
+function target(value: string, at: string, providers: Map<string, Provider>): { provider: string; model: string } {
+  const t = parseTarget(value);
+  if (!t) throw new GatewayError(ErrorCode.invalidRequest, `${at}: "${value}" must be "provider/model" (e.g. "mock/echo")`);
+  if (!providers.has(t.provider)) {
+    throw new GatewayError(ErrorCode.unknownProvider, `${at}: unknown provider "${t.provider}"; configured providers: ${[...providers.keys()].join(', ') || '(none)'}`);
+  }
+  return t;
+}
+
+/** Parses and checks the client's body; every problem is a 400 naming the field. */
+export function parseChatRequest(req: HttpRequest, providers: Map<string, Provider>): { llm: LlmRequest; fallbacks: { provider: string; model: string }[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(req.body ?? new Uint8Array(0)).toString('utf8'));
+  } catch (e) {
+    throw new GatewayError(ErrorCode.invalidJson, `request body is not valid JSON: ${(e as Error).message}`);
+  }
+  const parsed = ChatBody.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new GatewayError(ErrorCode.invalidRequest, `${jsonPath(issue.path)}: ${issue.message}`);
+  }
+  const { model, messages, fallbacks = [], stream = false, ...params } = parsed.data;
+  if (stream) throw new GatewayError(ErrorCode.invalidRequest, 'stream: streaming responses are not supported by this gateway version; send "stream": false');
+  const primary = target(model, 'model', providers);
+  return {
+    llm: { ...primary, messages: messages as LlmRequest['messages'], stream, params },
+    fallbacks: fallbacks.map((f, i) => target(f, `fallbacks[${i}]`, providers)),
+  };
+}
+
+/** POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks). */
+export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: Map<string, Provider>, ex: Exchange): Promise<HttpResponse> {
+  const { llm, fallbacks } = parseChatRequest(req, providers);
+  const callProvider = async (r: LlmRequest): Promise<LlmResult> => {
+    const provider = providers.get(r.provider);
+    if (!provider) {
+      // A plugin rewrote the target to a provider that does not exist.
+      return { error: { message: `unknown provider "${r.provider}"`, type: 'invalid_request_error', code: ErrorCode.unknownProvider, status: 400, allow_fallbacks: null, provider: r.provider, model: r.model } };
+    }
+    return provider.complete(r);
+  };
+  const outcome = await runLlm(plugins, llm, fallbacks, callProvider, ex);
+  if (outcome.result.response) return jsonResponse(200, outcome.result.response);
+  return llmErrorResponse(outcome.result.error, outcome.attemptErrors);
+}

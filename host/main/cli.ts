@@ -1,0 +1,51 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../config/load.js';
+import { isGatewayError } from '../errors/codes.js';
+import { startGateway } from './start-gateway.js';
+
+const USAGE = `usage: sandgate [--config config.json] [--host 127.0.0.1] [--port 8080]`;
+
+/** How long in-flight requests get to finish on SIGTERM/SIGINT before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({
+      options: { config: { type: 'string', default: 'config.json' }, port: { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  const config = loadConfigFile(path.resolve(args.config!));
+  if (args.host) config.server.host = args.host;
+  if (args.port !== undefined) {
+    const port = Number(args.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: "${args.port}" is not a port number (0-65535)`);
+    config.server.port = port;
+  }
+  const gw = await startGateway(config);
+  const stop = (signal: string) => {
+    gw.log.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      gw.log.error('in-flight requests did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+    void gw.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  const msg = isGatewayError(e) ? `sandgate: ${e.code}: ${e.message}` : `sandgate: ${(e as Error)?.stack ?? e}`;
+  console.error(msg);
+  process.exit(1);
+});

@@ -1,0 +1,129 @@
+import { parseInterceptorOutput, parseTransportPostOutput, parseTransportPreOutput } from '../abi/outputs.js';
+import type { HookError, HttpRequest, HttpResponse, RequestPatch, ResponsePatch } from '../abi/types.js';
+import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import { type Exchange, invokeHook } from './invoke.js';
+
+/** The gateway's handling of a request once the transport pre-hooks let it through. */
+export type CoreHandler = (req: HttpRequest) => Promise<HttpResponse>;
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** An OpenAI-shaped error response for an error a transport hook returned on purpose. */
+export function hookErrorResponse(err: HookError, plugin: string): HttpResponse {
+  const body = { error: { message: err.message, type: 'plugin_error', code: err.code ?? 'plugin_rejected', plugin } };
+  return { status: err.status ?? 500, headers: { ...JSON_HEADERS }, body: Buffer.from(JSON.stringify(body)) };
+}
+
+function mergeStrings(target: Record<string, string>, patch: Record<string, string | null> | undefined, lowerKeys: boolean): void {
+  if (!patch) return;
+  for (const [k, v] of Object.entries(patch)) {
+    const key = lowerKeys ? k.toLowerCase() : k;
+    if (v === null) delete target[key];
+    else target[key] = v;
+  }
+}
+
+function applyRequestPatch(req: HttpRequest, patch: RequestPatch | undefined): void {
+  if (!patch) return;
+  if (patch.method) req.method = patch.method.toUpperCase();
+  if (patch.path) req.path = patch.path;
+  mergeStrings(req.headers, patch.headers, true);
+  mergeStrings(req.query, patch.query, false);
+  if (patch.body) {
+    req.body = patch.body;
+    delete req.headers['content-length'];
+  }
+}
+
+function applyResponsePatch(resp: HttpResponse, patch: ResponsePatch | undefined): void {
+  if (!patch) return;
+  if (patch.status) resp.status = patch.status;
+  mergeStrings(resp.headers, patch.headers, true);
+  if (patch.body) {
+    resp.body = patch.body;
+    delete resp.headers['content-length'];
+  }
+}
+
+/** The request as one plugin may see it: without the body unless it asked for bodies. */
+function visibleRequest(p: LoadedPlugin, req: HttpRequest): HttpRequest {
+  if (p.wantsRequestBody || req.body === undefined) return req;
+  const { body: _omitted, ...rest } = req;
+  return rest;
+}
+
+function visibleResponse(p: LoadedPlugin, resp: HttpResponse): HttpResponse {
+  if (p.wantsResponseBody || resp.body === undefined) return resp;
+  const { body: _omitted, ...rest } = resp;
+  return rest;
+}
+
+/** The legacy v1.3 interceptor: headers and the JSON body as a map in, replacements out; an error short-circuits. */
+async function runInterceptor(p: LoadedPlugin, req: HttpRequest, ex: Exchange): Promise<HttpResponse | undefined> {
+  let body: unknown = null;
+  if (req.body?.length) {
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(req.body).toString('utf8'));
+      body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : null;
+    } catch {
+      body = null;
+    }
+  }
+  const out = await invokeHook(p, 'transport_interceptor', { ctx: ex.ctx.values, url: req.path, headers: req.headers, body }, parseInterceptorOutput, ex);
+  if (!out) return undefined;
+  ex.ctx.apply(out.ctx, p.name, ex.log);
+  if (out.error) return hookErrorResponse(out.error, p.name);
+  if (out.headers) req.headers = Object.fromEntries(Object.entries(out.headers).map(([k, v]) => [k.toLowerCase(), v]));
+  if (out.body) {
+    req.body = Buffer.from(JSON.stringify(out.body));
+    delete req.headers['content-length'];
+  }
+  return undefined;
+}
+
+/**
+ * Runs one HTTP request through the transport layer: pre-hooks in order, the
+ * core (unless a pre-hook short-circuited at plugin k), then post-hooks in
+ * reverse for the plugins before k (or all of them).
+ */
+export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRequest, core: CoreHandler, ex: Exchange): Promise<HttpResponse> {
+  let ran = plugins.length;
+  let resp: HttpResponse | undefined;
+
+  for (let i = 0; i < plugins.length && !resp; i++) {
+    const p = plugins[i];
+    if (p.has('http_transport_pre_hook')) {
+      const out = await invokeHook(p, 'http_transport_pre_hook', { ctx: ex.ctx.values, req: visibleRequest(p, req) }, parseTransportPreOutput, ex);
+      if (!out) continue; // fail-open failure: as if it said "continue"
+      ex.ctx.apply(out.ctx, p.name, ex.log);
+      applyRequestPatch(req, out.req);
+      resp = out.response ?? (out.error && hookErrorResponse(out.error, p.name));
+    } else if (p.has('transport_interceptor')) {
+      resp = await runInterceptor(p, req, ex);
+    }
+    if (resp) ran = i;
+  }
+
+  resp ??= await core(req);
+
+  for (let i = ran - 1; i >= 0; i--) {
+    const p = plugins[i];
+    if (!p.has('http_transport_post_hook')) continue;
+    const out = await invokeHook(
+      p,
+      'http_transport_post_hook',
+      { ctx: ex.ctx.values, req: visibleRequest(p, req), resp: visibleResponse(p, resp) },
+      parseTransportPostOutput,
+      ex,
+    );
+    if (!out) continue;
+    ex.ctx.apply(out.ctx, p.name, ex.log);
+    if (out.error) {
+      // An error from a post-hook goes to the client; the remaining post-hooks are skipped.
+      resp = hookErrorResponse(out.error, p.name);
+      break;
+    }
+    applyResponsePatch(resp, out.resp);
+  }
+  return resp;
+}

@@ -1,0 +1,18 @@
+import type { Config } from '../config/schema.js';
+import { MockProvider } from './mock.js';
+import { OpenAiProvider } from './openai.js';
+import type { Provider } from './provider.js';
+
+/** Builds the providers named in config.json, keyed by the name used in "provider/model". */
+export function createProviders(config: Config['providers']): Map<string, Provider> {
+  const providers = new Map<string, Provider>();
+  for (const [name, p] of Object.entries(config)) {
+    providers.set(
+      name,
+      p.type === 'mock'
+        ? new MockProvider(name, p.latency_ms)
+        : new OpenAiProvider(name, { baseUrl: p.base_url, apiKey: p.api_key, timeoutMs: p.timeout_ms, connections: p.connections }),
+    );
+  }
+  return providers;
+}
