@@ -90,13 +90,14 @@ export class WorkerPool {
     const entry = this.specs.get(pid);
     this.specs.delete(pid);
     const name = entry?.spec.name ?? pid;
-    await Promise.allSettled(this.workers.map((w) => this.submit({ t: 'unload', pid }, name, 'cleanup', timeoutMs, w)));
+    await Promise.allSettled([...this.workers].map((w) => this.submit({ t: 'unload', pid }, name, 'cleanup', timeoutMs, w)));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) job.reject(new PluginFailure('unavailable', job.plugin, job.hook, 'the gateway is shutting down'));
-    await Promise.all(this.workers.map((w) => this.kill(w, 'shutdown', false)));
+    // kill() removes each worker from this.workers, so iterate over a copy.
+    await Promise.all([...this.workers].map((w) => this.kill(w, 'shutdown', false)));
   }
 
   stats(): { workers: number; ready: number; busy: number; queued: number } {
@@ -131,15 +132,24 @@ export class WorkerPool {
     w.busy = true;
     w.job = job;
     const seq = ++w.seq;
-    // Copy into a buffer of its own: msgpackr hands out views of a shared pool, which must not be detached.
     const msg = { ...job.msg, seq } as ToWorker;
     const transfer: ArrayBuffer[] = [];
     if (msg.t === 'call') {
-      msg.input = msg.input.slice();
+      // Copy into a buffer of its own before transferring: msgpackr hands out views of a shared
+      // pool (and Buffer#slice is a view too), so transferring those would detach the pool.
+      msg.input = new Uint8Array(msg.input);
       transfer.push(msg.input.buffer as ArrayBuffer);
     }
+    try {
+      w.thread.postMessage(msg, transfer);
+    } catch (e) {
+      w.busy = false;
+      w.job = null;
+      job.reject(new PluginFailure('unavailable', job.plugin, job.hook, `could not send the call to a plugin worker: ${(e as Error).message}`));
+      queueMicrotask(() => this.pump());
+      return;
+    }
     w.timer = setTimeout(() => this.onDeadline(w, job), job.timeoutMs);
-    w.thread.postMessage(msg, transfer);
   }
 
   private onDeadline(w: PluginWorker, job: Job): void {

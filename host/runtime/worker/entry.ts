@@ -11,6 +11,8 @@ import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker } from '../messages.js';
 
 const PAGE = 64 * 1024;
+/** 4 MiB: the largest step a common guest allocator grows by. */
+const MEMORY_STEP_PAGES = 64;
 const port = parentPort!;
 
 interface Instance {
@@ -87,10 +89,14 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
   const message = (e as Error)?.message ?? String(e);
   if (e instanceof OutputTooLarge) return { kind: 'bad_output', message };
   if (message.startsWith('Plugin-originated error: ')) return { kind: 'hook_error', message: message.slice(25) };
-  // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics):
-  // a trap with memory at the cap is a memory failure.
-  const mem = inst?.memory?.buffer.byteLength ?? 0;
-  if (inst && mem >= (inst.spec.memoryPages - 1) * PAGE) return { kind: 'memory', message: `linear memory at its cap (${mem / PAGE} pages): ${message}` };
+  // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
+  // Allocators grow in steps (Go by 4 MiB arenas), so "near the cap" means within one such step.
+  if (inst?.memory) {
+    const pages = inst.memory.buffer.byteLength / PAGE;
+    const cap = inst.spec.memoryPages;
+    const headroom = Math.min(Math.max(MEMORY_STEP_PAGES, cap / 10), cap / 2);
+    if (pages >= cap - headroom) return { kind: 'memory', message: `linear memory at ${pages} of ${cap} pages (memory_limit_mb): ${message}` };
+  }
   return { kind: 'trap', message };
 }
 

@@ -1,0 +1,72 @@
+import { Writable } from 'node:stream';
+import { parseConfig } from '../../host/config/load.js';
+import { type RunningGateway, startGateway } from '../../host/main/start-gateway.js';
+import { ROOT } from './paths.js';
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  rid?: string;
+  plugin?: string;
+  hook?: string;
+  kind?: string;
+  [k: string]: unknown;
+}
+
+export interface TestGateway extends RunningGateway {
+  logs: LogLine[];
+  /** POST a JSON body to a path; returns status, headers and the parsed JSON (or text). */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<TestResponse>;
+  get(path: string, headers?: Record<string, string>): Promise<TestResponse>;
+  /** The hooks called for one request, in order, as "plugin:hook" (from the debug log). */
+  hooksFor(rid: string): string[];
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  json: any;
+  text: string;
+}
+
+const CHAT = (content = 'Hello!') => ({ model: 'mock/echo', messages: [{ role: 'user', content }] });
+export { CHAT };
+
+async function toTestResponse(res: Response): Promise<TestResponse> {
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/** Starts the real gateway in this process on a free loopback port, with logs captured at debug level. */
+export async function startTestGateway(raw: Record<string, unknown>): Promise<TestGateway> {
+  const logs: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) logs.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  const config = parseConfig({ log_level: 'debug', ...raw, server: { port: 0, ...((raw.server as object) ?? {}) } }, { baseDir: ROOT });
+  const gw = await startGateway(config, { logDestination: sink });
+  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    toTestResponse(
+      await fetch(gw.url + path, {
+        method,
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    );
+  return {
+    ...gw,
+    logs,
+    post: (path, body, headers) => request('POST', path, body, headers),
+    get: (path, headers) => request('GET', path, undefined, headers),
+    hooksFor: (rid) => logs.filter((l) => l.rid === rid && l.msg === 'hook called').map((l) => `${l.plugin}:${l.hook}`),
+  };
+}

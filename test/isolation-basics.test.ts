@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ErrorCode } from '../host/errors/codes.js';
+import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { fixture } from './helpers/paths.js';
+
+// The threading model's promise (the full fault matrix has its own suite):
+// a misbehaving plugin costs its own call, never the gateway.
+
+describe('a plugin that loops forever', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      log_level: 'info',
+      providers: { mock: { type: 'mock' } },
+      plugins: [{ name: 'loop', path: fixture('loop-llm'), timeout_ms: 200 }],
+    });
+  });
+  after(() => gw.close());
+
+  it('fails its own request at the deadline, fail-closed, naming the plugin and code only', async () => {
+    const started = Date.now();
+    const r = await gw.post('/v1/chat/completions', CHAT());
+    const took = Date.now() - started;
+    assert.equal(r.status, 504);
+    assert.equal(r.json.error.code, ErrorCode.pluginTimeout);
+    assert.equal(r.json.error.plugin, 'loop');
+    assert.equal(r.json.error.hook, 'pre_llm_hook');
+    assert.ok(took >= 200 && took < 5000, `answered after ${took} ms`);
+  });
+
+  it('does not stop other requests from being served meanwhile', async () => {
+    // /health and 404s do not call pre_llm_hook: they must flow while looping calls are stuck.
+    const looping = Array.from({ length: 4 }, () => gw.post('/v1/chat/completions', CHAT()));
+    const others = await Promise.all(Array.from({ length: 20 }, () => gw.get('/nothing')));
+    assert.ok(others.every((r) => r.status === 404));
+    const stuck = await Promise.all(looping);
+    assert.ok(stuck.every((r) => r.json.error.code === ErrorCode.pluginTimeout));
+    const replaced = gw.logs.filter((l) => l.msg === 'plugin worker replaced').length;
+    assert.ok(replaced >= 4, `each overrun replaced its worker (${replaced})`);
+  });
+});
+
+describe('on_error policy', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      plugins: [
+        { name: 'trap-open', path: fixture('trap-llm'), on_error: 'fail-open' },
+        { name: 'garbage-open', path: fixture('garbage-llm'), on_error: 'fail-open' },
+        { name: 'loop-open', path: fixture('loop-llm'), on_error: 'fail-open', timeout_ms: 100 },
+        { name: 'wat', path: fixture('set-header') },
+      ],
+    });
+  });
+  after(() => gw.close());
+
+  it('fail-open plugins are skipped as if they had said continue, and each failure is logged with its kind', async () => {
+    const r = await gw.post('/v1/chat/completions', CHAT('still here'), { 'x-request-id': 'rid-open' });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.choices[0].message.content, 'still here');
+    const failures = gw.logs.filter((l) => l.rid === 'rid-open' && l.msg === 'plugin failure').map((l) => `${l.plugin}:${l.kind}`);
+    assert.deepEqual(failures, ['trap-open:trap', 'garbage-open:bad_output', 'loop-open:timeout']);
+  });
+});
+
+describe('fail-closed failures of each kind', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      log_level: 'info',
+      plugins: [
+        { name: 'trap', path: fixture('trap-llm'), enabled: true },
+      ],
+    });
+  });
+  after(() => gw.close());
+
+  it('a trap answers 500 plugin_trap, and the next request gets a fresh instance', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await gw.post('/v1/chat/completions', CHAT());
+      assert.equal(r.status, 500);
+      assert.equal(r.json.error.code, ErrorCode.pluginTrap);
+      assert.doesNotMatch(r.text, /unreachable/, 'the trap message stays in the log');
+    }
+  });
+});
+
+describe('memory caps', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ log_level: 'info', plugins: [{ name: 'bomb', path: fixture('memory-bomb'), memory_limit_mb: 8 }] });
+  });
+  after(() => gw.close());
+
+  it('a plugin growing past memory_limit_mb fails with plugin_memory, again and again', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await gw.post('/v1/chat/completions', CHAT());
+      assert.equal(r.status, 500);
+      assert.equal(r.json.error.code, ErrorCode.pluginMemory);
+    }
+  });
+});
+
+describe('bad output', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ log_level: 'info', plugins: [{ name: 'garbage', path: fixture('garbage-llm') }] });
+  });
+  after(() => gw.close());
+
+  it('output that is not MessagePack is plugin_bad_output', async () => {
+    const r = await gw.post('/v1/chat/completions', CHAT());
+    assert.equal(r.status, 500);
+    assert.equal(r.json.error.code, ErrorCode.pluginBadOutput);
+  });
+});
