@@ -253,3 +253,36 @@ export function parseChunkOutput(bytes: Uint8Array | null): ChunkOutput {
   const [s, m] = top('http_transport_stream_chunk_hook', bytes);
   return { ctx: s.ctxPatch(m.ctx), chunk: s.optMap(m.chunk, 'chunk'), drop: s.optBool(m.drop, 'drop'), error: s.hookError(m.error, 'error') };
 }
+
+/** What each hook's validated output is. */
+export interface HookOutputs {
+  init: InitOutput;
+  get_name: string | undefined;
+  http_transport_pre_hook: TransportPreOutput;
+  http_transport_post_hook: TransportPostOutput;
+  http_transport_stream_chunk_hook: ChunkOutput;
+  pre_llm_hook: LlmPreOutput;
+  post_llm_hook: LlmPostOutput;
+  cleanup: undefined;
+  transport_interceptor: InterceptorOutput;
+  pre_hook: LlmPreOutput;
+  post_hook: LlmPostOutput;
+}
+
+/**
+ * The validator for each hook's output. Runs in the plugin worker, so a bad
+ * output discards the instance like a trap does, and decoding costs the main thread nothing.
+ */
+export const OUTPUT_PARSERS: { [H in keyof HookOutputs]: (bytes: Uint8Array | null) => HookOutputs[H] } = {
+  init: parseInitOutput,
+  get_name: parseNameOutput,
+  http_transport_pre_hook: parseTransportPreOutput,
+  http_transport_post_hook: parseTransportPostOutput,
+  http_transport_stream_chunk_hook: parseChunkOutput,
+  pre_llm_hook: (b) => parseLlmPreOutput(b),
+  post_llm_hook: (b) => parseLlmPostOutput(b),
+  cleanup: () => undefined,
+  transport_interceptor: parseInterceptorOutput,
+  pre_hook: (b) => parseLlmPreOutput(b, 'pre_hook'),
+  post_hook: (b) => parseLlmPostOutput(b, 'post_hook'),
+};

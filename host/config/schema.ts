@@ -13,6 +13,8 @@ export const DEFAULTS = {
   memoryLimitMb: 64,
   maxOutputBytes: 8 * 1024 * 1024,
   providerTimeoutMs: 60_000,
+  breakerFailureThreshold: 5,
+  breakerCooldownMs: 30_000,
 } as const;
 
 const positiveInt = z.number().int().positive();
@@ -28,6 +30,13 @@ export const PluginEntrySchema = z.strictObject({
   init_timeout_ms: positiveInt.default(DEFAULTS.initTimeoutMs),
   memory_limit_mb: positiveInt.max(4096).default(DEFAULTS.memoryLimitMb),
   max_output_bytes: positiveInt.default(DEFAULTS.maxOutputBytes),
+  circuit_breaker: z
+    .strictObject({
+      /** Consecutive failures that open the circuit; 0 disables it. */
+      failure_threshold: z.number().int().nonnegative().default(DEFAULTS.breakerFailureThreshold),
+      cooldown_ms: positiveInt.default(DEFAULTS.breakerCooldownMs),
+    })
+    .prefault({}),
 });
 
 const MockProviderSchema = z.strictObject({

@@ -17,6 +17,7 @@ export const ErrorCode = {
   pluginBadOutput: 'plugin_bad_output',
   pluginHookError: 'plugin_hook_error',
   pluginUnavailable: 'plugin_unavailable',
+  pluginCircuitOpen: 'plugin_circuit_open',
 
   // a plugin answered on purpose
   pluginRejected: 'plugin_rejected',

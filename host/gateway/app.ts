@@ -19,11 +19,19 @@ export interface AppDeps {
   log: Logger;
   maxBodyBytes: number;
   observer?: HookObserver;
+  /** Called once per answered request (metrics). */
+  onRequest?: (route: string, method: string, status: number, seconds: number) => void;
   /** Extra operator routes (metrics, health details), served outside the plugin chain. */
   admin?: (app: Hono) => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ROUTES = new Set(['/v1/chat/completions', '/v1/models']);
+
+/** A bounded label for metrics: the route, never the raw path (404 paths are unbounded). */
+function routeLabel(path: string): string {
+  return ROUTES.has(path) ? path : 'unmatched';
+}
 
 /** The core router: what a request reaches once the transport pre-hooks let it through. */
 function route(req: HttpRequest, plugins: readonly LoadedPlugin[], deps: AppDeps, ex: Exchange): Promise<HttpResponse> {
@@ -55,6 +63,7 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   app.all('*', async (c) => {
+    const started = performance.now();
     const incoming = c.req.header('x-request-id');
     const rid = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const ex: Exchange = { ctx: new RequestContext(rid), log: deps.log, observer: deps.observer };
@@ -81,6 +90,7 @@ export function createApp(deps: AppDeps): Hono {
       }
     }
     resp.headers['x-request-id'] = rid;
+    deps.onRequest?.(routeLabel(c.req.path), c.req.method, resp.status, (performance.now() - started) / 1000);
     return toResponse(resp);
   });
   return app;

@@ -12,6 +12,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.notFound]: 404,
   [ErrorCode.bodyTooLarge]: 413,
   [ErrorCode.pluginTimeout]: 504,
+  [ErrorCode.pluginCircuitOpen]: 503,
+  [ErrorCode.pluginUnavailable]: 503,
   [ErrorCode.upstreamUnreachable]: 502,
   [ErrorCode.upstreamBadResponse]: 502,
   [ErrorCode.upstreamError]: 502,

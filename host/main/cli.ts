@@ -6,9 +6,6 @@ import { startGateway } from './start-gateway.js';
 
 const USAGE = `usage: sandgate [--config config.json] [--host 127.0.0.1] [--port 8080]`;
 
-/** How long in-flight requests get to finish on SIGTERM/SIGINT before the process exits anyway. */
-const SHUTDOWN_GRACE_MS = 10_000;
-
 async function main(): Promise<void> {
   let args;
   try {
@@ -34,11 +31,14 @@ async function main(): Promise<void> {
   const gw = await startGateway(config);
   const stop = (signal: string) => {
     gw.log.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      gw.log.error('in-flight requests did not finish in time; exiting');
-      process.exit(1);
-    }, SHUTDOWN_GRACE_MS).unref();
-    void gw.close().then(() => process.exit(0));
+    // close() bounds each step (drain, cleanup); exit 0 once it is done.
+    void gw.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        gw.log.error({ err: e }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -1,8 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
+import type { Hono } from 'hono';
 import type { Config } from '../config/schema.js';
 import { createApp } from '../gateway/app.js';
 import { createLogger, type Logger, logAtPluginLevel } from '../log/logger.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { loadPlugins } from '../plugins/load-plugins.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { createProviders } from '../providers/registry.js';
@@ -14,33 +16,71 @@ export interface RunningGateway {
   plugins: readonly LoadedPlugin[];
   pool: WorkerPool;
   log: Logger;
-  /** Stops accepting, lets in-flight requests finish, calls every plugin's cleanup, stops the workers. */
+  metrics: GatewayMetrics;
+  /** Stops accepting, lets in-flight requests finish (bounded), calls every plugin's cleanup (bounded), stops the workers. */
   close(): Promise<void>;
 }
 
 export interface StartOptions {
   /** Where logs go (tests capture them); stdout by default. */
   logDestination?: Parameters<typeof createLogger>[1];
+  /** How long in-flight requests get on close before their connections are cut. */
+  drainMs?: number;
+  /** How long each plugin's cleanup may take on close. */
+  cleanupMs?: number;
+}
+
+export const DEFAULT_DRAIN_MS = 10_000;
+export const DEFAULT_CLEANUP_MS = 2_000;
+
+/** Operator routes, answered outside the plugin chain. */
+function adminRoutes(app: Hono, plugins: () => readonly LoadedPlugin[], pool: WorkerPool, metrics: GatewayMetrics): void {
+  app.get('/metrics', async (c) => {
+    const { contentType, body } = await metrics.render();
+    return c.body(body, 200, { 'content-type': contentType });
+  });
+  app.get('/health', (c) => {
+    const list = plugins().map((p) => ({
+      name: p.name,
+      version: p.entry.version,
+      state: p.breaker.state === 'closed' ? 'ok' : `circuit_${p.breaker.state}`,
+      circuit: p.breaker.state,
+      on_error: p.entry.on_error,
+      hooks: [...p.hooks],
+      sha256: p.sha256,
+    }));
+    const degraded = list.some((p) => p.circuit !== 'closed') || pool.stats().ready === 0;
+    return c.json({ status: degraded ? 'degraded' : 'ok', plugins: list, workers: pool.stats() });
+  });
 }
 
 /** Wires config -> workers -> plugins -> providers -> Hono app -> HTTP server. */
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<RunningGateway> {
   const log = createLogger(config.log_level, opts.logDestination);
+  const metrics = new GatewayMetrics();
   const names = new Map<string, string>();
   const pool = new WorkerPool(config.runtime.workers, {
     onLog: (level, pid, rid, msg) => logAtPluginLevel(log, level, { plugin: names.get(pid) ?? pid, ...(rid ? { rid } : {}) }, msg),
-    onWorkerRestart: (reason) => log.warn({ reason }, 'plugin worker replaced'),
+    onWorkerRestart: (reason) => {
+      metrics.onWorkerRestart();
+      log.warn({ reason }, 'plugin worker replaced');
+    },
   });
-  for (const p of config.plugins) names.set(p.name, p.name);
 
   let plugins: LoadedPlugin[];
   try {
-    plugins = await loadPlugins(config.plugins, pool, log);
+    plugins = await loadPlugins(config.plugins, pool, log, (plugin, state) => {
+      metrics.onCircuitChange(plugin, state);
+      log.warn({ plugin, circuit: state }, `plugin circuit ${state}`);
+    });
   } catch (e) {
     await pool.close();
     throw e;
   }
-  for (const p of plugins) names.set(p.id, p.name);
+  for (const p of plugins) {
+    names.set(p.id, p.name);
+    metrics.onPluginLoaded(p.name);
+  }
   const providers = createProviders(config.providers);
 
   const app = createApp({
@@ -48,15 +88,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     providers,
     log,
     maxBodyBytes: config.server.max_body_bytes,
-    admin: (a) => {
-      a.get('/health', (c) =>
-        c.json({
-          status: 'ok',
-          plugins: plugins.map((p) => ({ name: p.name, version: p.entry.version, on_error: p.entry.on_error, hooks: [...p.hooks], sha256: p.sha256 })),
-          workers: pool.stats(),
-        }),
-      );
-    },
+    observer: metrics,
+    onRequest: (route, method, status, seconds) => metrics.onRequest(route, method, status, seconds),
+    admin: (a) => adminRoutes(a, () => plugins, pool, metrics),
   });
 
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -67,19 +101,31 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
   log.info({ url, plugins: plugins.map((p) => p.name), providers: [...providers.keys()], workers: pool.size }, 'gateway listening');
 
+  const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
+  const cleanupMs = opts.cleanupMs ?? DEFAULT_CLEANUP_MS;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive connections would hold close() open; in-flight ones still finish.
-        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      const http = server as unknown as { closeIdleConnections(): void; closeAllConnections(): void };
+      const drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), drainMs);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        // Idle keep-alive connections would hold close() open; in-flight requests still finish.
+        http.closeIdleConnections();
       });
-      await Promise.all(plugins.map((p) => pool.unload(p.id)));
+      if (!drained) {
+        log.warn({ drainMs }, 'in-flight requests did not finish in time; closing their connections');
+        http.closeAllConnections();
+      }
+      // Cleanup runs after in-flight calls end (each worker handles the unload after its current call).
+      await Promise.all(plugins.map((p) => pool.unload(p.id, cleanupMs)));
       await pool.close();
       await Promise.all([...providers.values()].map((p) => p.close()));
       log.info('gateway stopped');
     })());
 
-  return { url, port, plugins, pool, log, close };
+  return { url, port, plugins, pool, log, metrics, close };
 }

@@ -1,3 +1,4 @@
+import type { HookOutputs } from '../abi/outputs.js';
 import type { HookName } from '../abi/types.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
@@ -6,7 +7,10 @@ import type { RequestContext } from './context.js';
 
 /** Observes every hook call (metrics). The pipeline knows nothing of how they are recorded. */
 export interface HookObserver {
+  /** A call that ran; failure is null when it succeeded. */
   onHookCall(plugin: string, hook: HookName, seconds: number, failure: PluginFailure | null): void;
+  /** A call the plugin's open circuit breaker refused. */
+  onCircuitReject(plugin: string, hook: HookName): void;
 }
 
 /** What a pipeline phase needs about the request it serves. */
@@ -16,34 +20,40 @@ export interface Exchange {
   observer?: HookObserver;
 }
 
+/** Applies on_error: fail-open turns a failure into "continue" (null); fail-closed ends the request. */
+function onFailure(plugin: LoadedPlugin, failure: PluginFailure): null {
+  if (plugin.failOpen) return null;
+  throw failure;
+}
+
 /**
- * Calls one hook and validates its output. On a plugin failure the plugin's
- * on_error policy decides: fail-open returns null (the caller behaves as if the
- * hook said "continue"); fail-closed throws the PluginFailure, which ends the
- * request with a 5xx naming the plugin.
+ * Calls one hook (the worker validates its output), behind the plugin's circuit breaker.
+ * On a plugin failure the plugin's on_error policy decides: fail-open returns
+ * null (the caller behaves as if the hook said "continue"); fail-closed throws
+ * the PluginFailure, which ends the request with a 5xx naming the plugin.
  */
-export async function invokeHook<T>(
-  plugin: LoadedPlugin,
-  hook: HookName,
-  envelope: unknown,
-  parse: (bytes: Uint8Array | null) => T,
-  ex: Exchange,
-): Promise<T | null> {
+export async function invokeHook<H extends HookName>(plugin: LoadedPlugin, hook: H, envelope: unknown, ex: Exchange): Promise<HookOutputs[H] | null> {
   const rid = ex.ctx.requestId;
+  if (!plugin.breaker.admit()) {
+    ex.observer?.onCircuitReject(plugin.name, hook);
+    ex.log.debug({ rid, plugin: plugin.name, hook, policy: plugin.entry.on_error }, 'circuit open: plugin not called');
+    return onFailure(plugin, new PluginFailure('circuit_open', plugin.name, hook, `plugin "${plugin.name}" is not being called: its circuit breaker is open`));
+  }
   const started = performance.now();
   let failure: PluginFailure | null = null;
   try {
-    const out = parse(await plugin.call(hook, envelope, rid));
+    const out = await plugin.call(hook, envelope, rid);
+    plugin.breaker.onSuccess();
     ex.log.debug({ rid, plugin: plugin.name, hook }, 'hook called');
     return out;
   } catch (e) {
     failure = PluginFailure.from(e, plugin.name, hook);
+    plugin.breaker.onFailure();
     ex.log.error(
       { rid, plugin: plugin.name, hook, kind: failure.kind, code: failure.code, policy: plugin.entry.on_error, err: failure.message },
       'plugin failure',
     );
-    if (plugin.failOpen) return null;
-    throw failure;
+    return onFailure(plugin, failure);
   } finally {
     ex.observer?.onHookCall(plugin.name, hook, (performance.now() - started) / 1000, failure);
   }

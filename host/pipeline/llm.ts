@@ -1,4 +1,3 @@
-import { parseLlmPostOutput, parseLlmPreOutput } from '../abi/outputs.js';
 import type { HookName, LlmError, LlmPostOutput, LlmRequest, LlmRequestPatch, LlmResponse } from '../abi/types.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { CtxKey } from './context.js';
@@ -17,7 +16,7 @@ export interface LlmOutcome {
 }
 
 /** The hook to call for a phase: the current name, or the legacy one if only that is exported. */
-function hookFor(p: LoadedPlugin, current: HookName, legacy: HookName): HookName | null {
+function hookFor<C extends HookName, L extends HookName>(p: LoadedPlugin, current: C, legacy: L): C | L | null {
   if (p.has(current)) return current;
   if (p.has(legacy)) return legacy;
   return null;
@@ -52,7 +51,7 @@ async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, cal
     const p = plugins[i];
     const hook = hookFor(p, 'pre_llm_hook', 'pre_hook');
     if (!hook) continue;
-    const out = await invokeHook(p, hook, { ctx: ex.ctx.values, req }, (b) => parseLlmPreOutput(b, hook), ex);
+    const out = await invokeHook(p, hook, { ctx: ex.ctx.values, req }, ex);
     if (!out) continue;
     ex.ctx.apply(out.ctx, p.name, ex.log);
     applyLlmPatch(req, out.req);
@@ -68,7 +67,7 @@ async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, cal
     const hook = hookFor(p, 'post_llm_hook', 'post_hook');
     if (!hook) continue;
     const envelope: unknown = result.response ? { ctx: ex.ctx.values, response: result.response } : { ctx: ex.ctx.values, error: result.error };
-    const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, (b) => parseLlmPostOutput(b, hook), ex);
+    const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, ex);
     if (!out) continue;
     ex.ctx.apply(out.ctx, p.name, ex.log);
     if (out.response) result = { response: out.response };

@@ -1,4 +1,3 @@
-import { parseInterceptorOutput, parseTransportPostOutput, parseTransportPreOutput } from '../abi/outputs.js';
 import type { HookError, HttpRequest, HttpResponse, RequestPatch, ResponsePatch } from '../abi/types.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { type Exchange, invokeHook } from './invoke.js';
@@ -69,7 +68,7 @@ async function runInterceptor(p: LoadedPlugin, req: HttpRequest, ex: Exchange): 
       body = null;
     }
   }
-  const out = await invokeHook(p, 'transport_interceptor', { ctx: ex.ctx.values, url: req.path, headers: req.headers, body }, parseInterceptorOutput, ex);
+  const out = await invokeHook(p, 'transport_interceptor', { ctx: ex.ctx.values, url: req.path, headers: req.headers, body }, ex);
   if (!out) return undefined;
   ex.ctx.apply(out.ctx, p.name, ex.log);
   if (out.error) return hookErrorResponse(out.error, p.name);
@@ -93,7 +92,7 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
   for (let i = 0; i < plugins.length && !resp; i++) {
     const p = plugins[i];
     if (p.has('http_transport_pre_hook')) {
-      const out = await invokeHook(p, 'http_transport_pre_hook', { ctx: ex.ctx.values, req: visibleRequest(p, req) }, parseTransportPreOutput, ex);
+      const out = await invokeHook(p, 'http_transport_pre_hook', { ctx: ex.ctx.values, req: visibleRequest(p, req) }, ex);
       if (!out) continue; // fail-open failure: as if it said "continue"
       ex.ctx.apply(out.ctx, p.name, ex.log);
       applyRequestPatch(req, out.req);
@@ -113,7 +112,6 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
       p,
       'http_transport_post_hook',
       { ctx: ex.ctx.values, req: visibleRequest(p, req), resp: visibleResponse(p, resp) },
-      parseTransportPostOutput,
       ex,
     );
     if (!out) continue;

@@ -1,17 +1,17 @@
 import { encode } from '../abi/codec.js';
-import { parseInitOutput, parseNameOutput } from '../abi/outputs.js';
 import { ABI_VERSION } from '../abi/version.js';
 import type { PluginEntry } from '../config/schema.js';
 import { ErrorCode, GatewayError, isGatewayError } from '../errors/codes.js';
 import type { Logger } from '../log/logger.js';
 import { compilePlugin } from '../runtime/compile.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
+import type { CircuitState } from './circuit-breaker.js';
 import { LoadedPlugin } from './loaded-plugin.js';
 
 let generation = 0;
 
 /** Compiles one plugin and creates its instances in every worker (init runs in each). */
-export async function loadPlugin(entry: PluginEntry, pool: WorkerPool): Promise<LoadedPlugin> {
+export async function loadPlugin(entry: PluginEntry, pool: WorkerPool, onCircuitChange?: (plugin: string, state: CircuitState) => void): Promise<LoadedPlugin> {
   const compiled = await compilePlugin(entry.name, entry.path, entry.memory_limit_mb);
   const id = `${entry.name}@${entry.version}#${++generation}`;
   let answer;
@@ -35,10 +35,9 @@ export async function loadPlugin(entry: PluginEntry, pool: WorkerPool): Promise<
     const why = (e as Error).message;
     throw new GatewayError(ErrorCode.pluginInitFailed, `plugin "${entry.name}" failed to initialise: ${why}`, { plugin: entry.name, cause: e });
   }
-  const init = parseInitOutput(answer.init);
-  // The config name wins (SEMANTICS.md); get_name is still called so a broken one shows up at load time.
-  parseNameOutput(answer.name);
-  return new LoadedPlugin(id, entry.name, entry, compiled.hooks, init.request_body ?? true, init.response_body ?? true, compiled.sha256, pool);
+  // The config name wins (SEMANTICS.md); get_name is still called (and validated) so a broken one shows up at load time.
+  const init = answer.init;
+  return new LoadedPlugin(id, entry.name, entry, compiled.hooks, init.request_body ?? true, init.response_body ?? true, compiled.sha256, pool, onCircuitChange);
 }
 
 /**
@@ -46,7 +45,12 @@ export async function loadPlugin(entry: PluginEntry, pool: WorkerPool): Promise<
  * cannot load stops start-up (the operator said it must run); a fail-open one
  * is skipped with a warning.
  */
-export async function loadPlugins(entries: PluginEntry[], pool: WorkerPool, log: Logger): Promise<LoadedPlugin[]> {
+export async function loadPlugins(
+  entries: PluginEntry[],
+  pool: WorkerPool,
+  log: Logger,
+  onCircuitChange?: (plugin: string, state: CircuitState) => void,
+): Promise<LoadedPlugin[]> {
   const loaded: LoadedPlugin[] = [];
   for (const entry of entries) {
     if (!entry.enabled) {
@@ -54,7 +58,7 @@ export async function loadPlugins(entries: PluginEntry[], pool: WorkerPool, log:
       continue;
     }
     try {
-      const p = await loadPlugin(entry, pool);
+      const p = await loadPlugin(entry, pool, onCircuitChange);
       log.info({ plugin: p.name, version: entry.version, hooks: [...p.hooks], sha256: p.sha256.slice(0, 12) }, 'plugin loaded');
       loaded.push(p);
     } catch (e) {

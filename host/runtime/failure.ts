@@ -1,7 +1,8 @@
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 
 /** How a plugin call can fail (the label used in metrics and logs). */
-export type FailureKind = 'timeout' | 'trap' | 'memory' | 'bad_output' | 'hook_error' | 'unavailable';
+/** `circuit_open` is the one kind where the plugin was not called at all (its breaker refused). */
+export type FailureKind = 'timeout' | 'trap' | 'memory' | 'bad_output' | 'hook_error' | 'unavailable' | 'circuit_open';
 
 const CODE_OF: Record<FailureKind, GatewayError['code']> = {
   timeout: ErrorCode.pluginTimeout,
@@ -10,6 +11,7 @@ const CODE_OF: Record<FailureKind, GatewayError['code']> = {
   bad_output: ErrorCode.pluginBadOutput,
   hook_error: ErrorCode.pluginHookError,
   unavailable: ErrorCode.pluginUnavailable,
+  circuit_open: ErrorCode.pluginCircuitOpen,
 };
 
 const KIND_OF = Object.fromEntries(Object.entries(CODE_OF).map(([k, v]) => [v, k])) as Record<string, FailureKind>;

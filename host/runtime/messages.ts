@@ -2,6 +2,7 @@
 // (worker/entry.ts). Byte payloads are fresh Uint8Arrays that are transferred,
 // never copied twice.
 
+import type { InitOutput } from '../abi/types.js';
 import type { FailureKind } from './failure.js';
 
 /** What a worker needs to create (and re-create) instances of one plugin. */
@@ -28,8 +29,9 @@ export type ToWorker =
   | { t: 'unload'; seq: number; pid: string };
 
 export type FromWorker =
-  | { t: 'loaded'; seq: number; init: Uint8Array | null; name: Uint8Array | null }
-  | { t: 'done'; seq: number; output: Uint8Array | null }
+  | { t: 'loaded'; seq: number; init: InitOutput; name: string | undefined }
+  /** value: the hook's validated output (abi/outputs.ts), structured-cloned. */
+  | { t: 'done'; seq: number; value: unknown }
   | { t: 'failed'; seq: number; kind: FailureKind; message: string; recycling: boolean }
   | { t: 'ready' }
   | { t: 'log'; level: number; pid: string; rid: string; msg: string };

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { PluginFailure } from './failure.js';
+import type { InitOutput } from '../abi/types.js';
 import type { FromWorker, PluginSpec, ToWorker } from './messages.js';
 
 type Request = Extract<ToWorker, { t: 'load' | 'call' | 'unload' }>;
@@ -65,7 +66,7 @@ export class WorkerPool {
   }
 
   /** Creates an instance of the plugin in every worker (running init in each); resolves with the first worker's answer. */
-  async load(spec: PluginSpec, initTimeoutMs: number): Promise<{ init: Uint8Array | null; name: Uint8Array | null }> {
+  async load(spec: PluginSpec, initTimeoutMs: number): Promise<{ init: InitOutput; name: string | undefined }> {
     const replies = await Promise.allSettled(
       this.workers.map((w, i) => this.submit({ t: 'load', spec, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
     );
@@ -76,13 +77,13 @@ export class WorkerPool {
     }
     this.specs.set(spec.id, { spec, initTimeoutMs });
     const first = (replies[0] as PromiseFulfilledResult<Reply>).value;
-    return first.t === 'loaded' ? { init: first.init, name: first.name } : { init: null, name: null };
+    return first.t === 'loaded' ? { init: first.init, name: first.name } : { init: {}, name: undefined };
   }
 
-  /** Runs one hook call; rejects with a PluginFailure if the plugin misbehaves. */
-  async call(pid: string, plugin: string, hook: string, input: Uint8Array, rid: string, timeoutMs: number): Promise<Uint8Array | null> {
+  /** Runs one hook call; resolves with its validated output, rejects with a PluginFailure if the plugin misbehaves. */
+  async call(pid: string, plugin: string, hook: string, input: Uint8Array, rid: string, timeoutMs: number): Promise<unknown> {
     const reply = await this.submit({ t: 'call', pid, hook, input, rid }, plugin, hook, timeoutMs);
-    return reply.t === 'done' ? reply.output : null;
+    return reply.t === 'done' ? reply.value : undefined;
   }
 
   /** Drops the plugin from every worker, calling its cleanup after its in-flight call ends. */

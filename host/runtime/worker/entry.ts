@@ -5,7 +5,9 @@
 
 import { parentPort } from 'node:worker_threads';
 import createPlugin, { type Plugin } from '@extism/extism';
-import { parseInitOutput } from '../../abi/outputs.js';
+import { OUTPUT_PARSERS, parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
+import type { HookName, InitOutput } from '../../abi/types.js';
+import { GatewayError } from '../../errors/codes.js';
 import { HOST_MODULE } from '../../abi/version.js';
 import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker } from '../messages.js';
@@ -87,7 +89,7 @@ async function invoke(inst: Instance, hook: string, input: Uint8Array, rid: stri
 
 function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; message: string } {
   const message = (e as Error)?.message ?? String(e);
-  if (e instanceof OutputTooLarge) return { kind: 'bad_output', message };
+  if (e instanceof OutputTooLarge || (e instanceof GatewayError && e.code === 'plugin_bad_output')) return { kind: 'bad_output', message };
   if (message.startsWith('Plugin-originated error: ')) return { kind: 'hook_error', message: message.slice(25) };
   // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
   // Allocators grow in steps (Go by 4 MiB arenas), so "near the cap" means within one such step.
@@ -100,7 +102,7 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
   return { kind: 'trap', message };
 }
 
-async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init: Uint8Array | null }> {
+async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init: InitOutput }> {
   const holder: { memory: WebAssembly.Memory | null; spec: PluginSpec } = { memory: null, spec };
   const plugin = await createPlugin(spec.module, {
     useWasi: spec.useWasi,
@@ -112,9 +114,8 @@ async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init:
   holder.memory = exported instanceof WebAssembly.Memory ? exported : null;
   // The Memory object is stable; its ArrayBuffer is replaced on growth, so host functions read .buffer each time.
   const inst: Instance = { spec, plugin, memory: holder.memory };
-  const init = spec.hasInit ? await invoke(inst, 'init', spec.initInput, '') : null;
-  const refused = parseInitOutput(init).error;
-  if (refused !== undefined) throw new Error(`init refused to start: ${refused}`);
+  const init = parseInitOutput(spec.hasInit ? await invoke(inst, 'init', spec.initInput, '') : null);
+  if (init.error !== undefined) throw new Error(`init refused to start: ${init.error}`);
   return { inst, init };
 }
 
@@ -136,7 +137,7 @@ async function handle(msg: ToWorker): Promise<void> {
       try {
         const { inst, init } = await createInstance(msg.spec);
         instances.set(msg.spec.id, inst);
-        const name = msg.wantName && (await inst.plugin.functionExists('get_name')) ? await invoke(inst, 'get_name', new Uint8Array(0), '') : null;
+        const name = msg.wantName && (await inst.plugin.functionExists('get_name')) ? parseNameOutput(await invoke(inst, 'get_name', new Uint8Array(0), '')) : undefined;
         post({ t: 'loaded', seq: msg.seq, init, name });
       } catch (e) {
         specs.delete(msg.spec.id);
@@ -153,8 +154,8 @@ async function handle(msg: ToWorker): Promise<void> {
         return;
       }
       try {
-        const output = await invoke(inst, msg.hook, msg.input, msg.rid);
-        post({ t: 'done', seq: msg.seq, output }, output ? [output.buffer as ArrayBuffer] : []);
+        const value = OUTPUT_PARSERS[msg.hook as HookName](await invoke(inst, msg.hook, msg.input, msg.rid));
+        post({ t: 'done', seq: msg.seq, value });
       } catch (e) {
         // The instance's globals and heap may be inconsistent after a trap: never reuse it.
         instances.delete(msg.pid);
@@ -180,7 +181,7 @@ async function handle(msg: ToWorker): Promise<void> {
         }
       }
       await inst?.plugin.close();
-      post({ t: 'done', seq: msg.seq, output: null });
+      post({ t: 'done', seq: msg.seq, value: undefined });
       return;
     }
   }
