@@ -1,0 +1,94 @@
+// PDK conformance: every vector in plugin-pdk/conformance/vectors.json goes
+// through build/conformance.wasm (built by scripts/build-plugins.mjs) and must
+// come back byte for byte.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadPlugin, toJson, unpack } from '../harness.mjs';
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const vectors = JSON.parse(readFileSync(here('../../conformance/vectors.json'), 'utf8'));
+const vec = (name) => {
+  const v = vectors.find((x) => x.name === name);
+  assert.ok(v, `vector ${name} missing`);
+  return v;
+};
+const bytes = (name) => Buffer.from(vec(name).hex, 'hex');
+const hexOf = (out) => (out === null ? null : Buffer.from(out).toString('hex'));
+
+let p;
+before(async () => {
+  p = await loadPlugin(here('../build/conformance.wasm'));
+});
+after(() => p?.close());
+
+describe('vectors.json', () => {
+  test('value matches the decoded hex', () => {
+    for (const v of vectors) assert.deepEqual(toJson(unpack(Buffer.from(v.hex, 'hex'))), v.value, v.name);
+  });
+});
+
+describe('dynamic Value round trip (roundtrip export)', () => {
+  for (const v of vectors) {
+    test(v.name, async () => {
+      const { output } = await p.call('roundtrip', Buffer.from(v.hex, 'hex'));
+      assert.equal(hexOf(output), v.hex);
+    });
+  }
+});
+
+describe('typed envelopes round trip', () => {
+  const cases = [
+    ['transport-pre-input', 'rt_transport_pre'],
+    ['transport-post-input-body-utf8', 'rt_transport_post'],
+    ['llm-pre-input', 'rt_llm_pre'],
+    ['llm-post-input-response', 'rt_llm_post'],
+    ['llm-post-input-error-nil-fallbacks', 'rt_llm_post'],
+    ['llm-pre-output-error-no-fallbacks', 'rt_llm_error'],
+  ];
+  for (const [name, fn] of cases) {
+    test(`${name} via ${fn}`, async () => {
+      const { output } = await p.call(fn, bytes(name));
+      assert.equal(hexOf(output), vec(name).hex);
+    });
+  }
+});
+
+describe('hook runners produce the output vectors', () => {
+  const cases = [
+    // [export, input vector, expected output vector]
+    ['emit_transport_pre_output', 'transport-pre-input', 'transport-pre-output'],
+    ['emit_transport_pre_short_circuit', 'transport-pre-input', 'transport-pre-output-short-circuit'],
+    ['emit_transport_post_error', 'transport-post-input-body-utf8', 'transport-post-output-error'],
+    ['emit_init_output', 'init-input', 'init-output'],
+    ['emit_llm_pre_patch', 'llm-pre-input', 'llm-pre-output-patch'],
+    ['emit_llm_pre_error', 'llm-pre-input', 'llm-pre-output-error-no-fallbacks'],
+  ];
+  for (const [fn, input, expected] of cases) {
+    test(`${fn}: ${input} -> ${expected}`, async () => {
+      const { output } = await p.call(fn, bytes(input));
+      assert.equal(hexOf(output), vec(expected).hex);
+    });
+  }
+
+  for (const input of ['llm-post-input-response', 'llm-post-input-error-nil-fallbacks']) {
+    test(`an untouched post_llm_hook result sends nothing back (${input})`, async () => {
+      const { output } = await p.call('emit_llm_post_noop', bytes(input));
+      assert.equal(output, null);
+    });
+  }
+});
+
+describe('malformed input', () => {
+  test('truncated msgpack traps and logs the reason at level 3', async () => {
+    const q = await loadPlugin(here('../build/conformance.wasm'));
+    const hc = { input: bytes('llm-pre-input').subarray(0, 40), output: null, logs: [] };
+    await assert.rejects(q.plugin.call('roundtrip', new Uint8Array(0), hc), /unreachable/);
+    assert.equal(hc.logs.length, 1);
+    assert.equal(hc.logs[0][0], 3);
+    assert.match(hc.logs[0][1], /msgpack: truncated input at .*reader\.ts:\d+:\d+/);
+    await q.close();
+  });
+});

@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+// Builds every plugin the repo contains, skipping what is already up to date:
+//
+//   sample-plugins/<name>/assembly/index.ts      -> sample-plugins/<name>/build/<name>.wasm   (asc)
+//   plugin-pdk/assemblyscript/test/<name>.ts      -> plugin-pdk/assemblyscript/build/<name>.wasm (conformance, features)
+//   test/fixtures/*.wat                           -> test/fixtures/build/<name>.wasm          (wabt, pure JS)
+//
+// Usage: node scripts/build-plugins.mjs [--force]
+// Prints one line per artifact built; exits 1 with the compiler's message on failure.
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const force = process.argv.includes('--force');
+const PDK_DIR = 'plugin-pdk/assemblyscript/assembly';
+
+// asc flags, and why:
+// --optimize         -O3 (speed), shrink level 0: hooks run per request.
+// --runtime minimal  TLSF + mark & sweep run by the PDK at the end of each hook:
+//                    no shadow stack (incremental's per-call cost), and unlike
+//                    stub it frees what a call allocated.
+// --use abort=...    Extism's `env` module is empty; the PDK's abort logs and traps.
+//                    The path is the file's internal name relative to --baseDir.
+const ASC_FLAGS = [
+  '--optimize',
+  '--runtime', 'minimal',
+  '--use', `abort=${PDK_DIR}/abort/sandgateAbort`,
+];
+
+// Post-MVP features a hand-written fixture may use.
+const WAT_FEATURES = {
+  mutable_globals: true, sat_float_to_int: true, sign_extension: true, multi_value: true,
+  bulk_memory: true, reference_types: true,
+};
+
+const abs = (p) => join(root, p);
+const rel = (p) => relative(root, p);
+
+function listFiles(dir, ext) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listFiles(p, ext));
+    else if (entry.name.endsWith(ext)) out.push(p);
+  }
+  return out;
+}
+
+function upToDate(output, inputs) {
+  if (force || !existsSync(output)) return false;
+  const built = statSync(output).mtimeMs;
+  return inputs.every((f) => statSync(f).mtimeMs <= built);
+}
+
+// Write next to the target and rename: a test or gateway loading the file
+// concurrently never sees half a module.
+function writeAtomic(file, bytes) {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, file);
+}
+
+const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+
+// ---- jobs
+
+const thisScript = fileURLToPath(import.meta.url);
+const pdkSources = listFiles(abs(PDK_DIR), '.ts');
+const jobs = [];
+
+const samplesDir = abs('sample-plugins');
+if (existsSync(samplesDir)) {
+  for (const name of readdirSync(samplesDir).sort()) {
+    const entry = join(samplesDir, name, 'assembly', 'index.ts');
+    if (!existsSync(entry)) continue;
+    jobs.push({
+      kind: 'asc', entry,
+      output: join(samplesDir, name, 'build', `${name}.wasm`),
+      inputs: [...listFiles(join(samplesDir, name, 'assembly'), '.ts'), ...pdkSources, thisScript],
+    });
+  }
+}
+
+// The PDK's own test plugins (conformance.ts, features.ts).
+const pdkTestDir = abs('plugin-pdk/assemblyscript/test');
+if (existsSync(pdkTestDir)) {
+  for (const f of readdirSync(pdkTestDir).sort()) {
+    if (!f.endsWith('.ts') || f.endsWith('.d.ts')) continue;
+    const entry = join(pdkTestDir, f);
+    jobs.push({
+      kind: 'asc', entry,
+      output: abs(`plugin-pdk/assemblyscript/build/${f.replace(/\.ts$/, '.wasm')}`),
+      inputs: [entry, ...pdkSources, thisScript],
+    });
+  }
+}
+
+const fixturesDir = abs('test/fixtures');
+if (existsSync(fixturesDir)) {
+  for (const f of readdirSync(fixturesDir).sort()) {
+    if (!f.endsWith('.wat')) continue;
+    const entry = join(fixturesDir, f);
+    jobs.push({
+      kind: 'wat', entry,
+      output: join(fixturesDir, 'build', f.replace(/\.wat$/, '.wasm')),
+      inputs: [entry, thisScript],
+    });
+  }
+}
+
+// ---- builders (loaded only when something needs building: keeps `npm start` fast)
+
+let asc;
+async function buildAsc(job) {
+  asc ??= (await import('assemblyscript/asc')).default;
+  let binary = null;
+  const stderr = asc.createMemoryStream();
+  const stdout = asc.createMemoryStream();
+  const { error } = await asc.main(
+    [rel(job.entry), '--baseDir', root, '--outFile', rel(job.output), ...ASC_FLAGS],
+    {
+      stdout, stderr,
+      writeFile(name, contents) {
+        if (name.endsWith('.wasm')) binary = contents;
+      },
+    },
+  );
+  if (error || !binary) {
+    throw new Error(`${stderr.toString()}${error ? error.message : 'asc produced no binary'}`);
+  }
+  return binary;
+}
+
+let wabt;
+async function buildWat(job) {
+  wabt ??= await (await import('wabt')).default();
+  let mod;
+  try {
+    mod = wabt.parseWat(rel(job.entry), readFileSync(job.entry, 'utf8'), WAT_FEATURES);
+    mod.resolveNames();
+    mod.validate();
+    return mod.toBinary({ log: false, write_debug_names: true }).buffer;
+  } finally {
+    mod?.destroy();
+  }
+}
+
+let built = 0;
+for (const job of jobs) {
+  if (upToDate(job.output, job.inputs)) continue;
+  const started = performance.now();
+  let bytes;
+  try {
+    bytes = job.kind === 'asc' ? await buildAsc(job) : await buildWat(job);
+  } catch (err) {
+    console.error(`build-plugins: FAILED ${rel(job.entry)}\n${err.message ?? err}`);
+    process.exit(1);
+  }
+  writeAtomic(job.output, bytes);
+  built++;
+  console.log(`built ${rel(job.output)} (${kb(bytes.length)}, ${Math.round(performance.now() - started)} ms)`);
+}
+if (built === 0) console.log(`build-plugins: ${jobs.length} artifact(s) up to date`);
