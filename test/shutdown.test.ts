@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { CHAT } from './helpers/gateway.js';
+import { CLI, fixture, ROOT, samplePlugin } from './helpers/paths.js';
+
+/** Starts the CLI on a free port; resolves with its URL once it listens. */
+async function startCli(config: unknown): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sandgate-shutdown-'));
+  const file = path.join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify(config));
+  const child = spawn(process.execPath, [CLI, '--config', file, '--port', '0'], { cwd: ROOT });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', () => {
+      const m = /"url":"([^"]+)"/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', () => reject(new Error(`gateway exited early:\n${out}`)));
+  });
+  return { child, url, output: () => out };
+}
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM: in-flight requests finish, cleanup runs, exit code 0', async () => {
+    const gw = await startCli({
+      log_level: 'info',
+      plugins: [
+        { name: 'hello-world', path: samplePlugin('hello-world') },
+        // Holds each request in pre_llm_hook for 50 ms, so it is in flight when SIGTERM arrives.
+        { name: 'slow', path: fixture('slow-llm'), timeout_ms: 1000 },
+      ],
+    });
+    const inFlight = Array.from({ length: 4 }, () =>
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CHAT('finish me')) }),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    const exited = new Promise<number | null>((resolve) => gw.child.on('exit', resolve));
+    gw.child.kill('SIGTERM');
+    const responses = await Promise.all(inFlight);
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200, 200, 200, 200],
+      'requests in flight at SIGTERM are answered',
+    );
+    assert.equal(await exited, 0);
+    const logs = gw.output();
+    assert.match(logs, /"msg":"shutting down"/);
+    // One hello-world instance per worker, each cleaned up.
+    assert.ok((logs.match(/Cleanup called/g) ?? []).length >= 1, 'the plugin cleanup ran');
+    assert.ok(logs.indexOf('Cleanup called') > logs.lastIndexOf('PostLLMHook called'), 'cleanup ran after the in-flight calls ended');
+    assert.match(logs, /"msg":"gateway stopped"/);
+  });
+
+  it('on SIGINT too; new connections are refused once it stops accepting', async () => {
+    const gw = await startCli({ plugins: [{ name: 'hello-world', path: samplePlugin('hello-world') }] });
+    const exited = new Promise<number | null>((resolve) => gw.child.on('exit', resolve));
+    gw.child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    await assert.rejects(fetch(`${gw.url}/health`), 'nothing listens after shutdown');
+  });
+});
