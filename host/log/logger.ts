@@ -11,6 +11,11 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
   return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }
 
+/** The lowest plugin log level (ABI.md §4.2) the gateway's level lets through. */
+export function minPluginLogLevel(level: LogLevel): number {
+  return { trace: 0, debug: 0, info: 1, warn: 2, error: 3, silent: 4 }[level];
+}
+
 /** Maps a plugin's log level (ABI.md §4.2) to a logger method. */
 export function logAtPluginLevel(log: Logger, level: number, fields: Record<string, unknown>, msg: string): void {
   if (level <= 0) log.debug(fields, msg);

@@ -3,7 +3,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Config } from '../config/schema.js';
 import { createApp } from '../gateway/app.js';
-import { createLogger, type Logger, logAtPluginLevel } from '../log/logger.js';
+import { createLogger, type Logger, logAtPluginLevel, minPluginLogLevel } from '../log/logger.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { loadPlugins } from '../plugins/load-plugins.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
@@ -59,13 +59,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const log = createLogger(config.log_level, opts.logDestination);
   const metrics = new GatewayMetrics();
   const names = new Map<string, string>();
-  const pool = new WorkerPool(config.runtime.workers, {
-    onLog: (level, pid, rid, msg) => logAtPluginLevel(log, level, { plugin: names.get(pid) ?? pid, ...(rid ? { rid } : {}) }, msg),
-    onWorkerRestart: (reason) => {
-      metrics.onWorkerRestart();
-      log.warn({ reason }, 'plugin worker replaced');
+  const pool = new WorkerPool(
+    {
+      onLog: (level, pid, rid, msg) => logAtPluginLevel(log, level, { plugin: names.get(pid) ?? pid, ...(rid ? { rid } : {}) }, msg),
+      onWorkerRestart: (reason) => {
+        metrics.onWorkerRestart();
+        log.warn({ reason }, 'plugin worker replaced');
+      },
     },
-  });
+    { size: config.runtime.workers, minLogLevel: minPluginLogLevel(config.log_level) },
+  );
 
   let plugins: LoadedPlugin[];
   try {

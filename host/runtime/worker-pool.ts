@@ -25,6 +25,16 @@ export interface PoolEvents {
   onWorkerRestart(reason: string): void;
 }
 
+export interface PoolOptions {
+  /** Plugin threads; each holds one instance of every loaded plugin. */
+  size?: number;
+  /**
+   * Lowest plugin log level (ABI.md §4.2: 0 debug .. 3 error) worth sending to
+   * the main thread. Filtering in the worker saves a message per dropped line.
+   */
+  minLogLevel?: number;
+}
+
 const WORKER_URL = new URL('./worker/entry.js', import.meta.url);
 
 /** One thread and its state as seen from the main thread. */
@@ -39,10 +49,13 @@ class PluginWorker {
   timer: NodeJS.Timeout | null = null;
   dead = false;
 
-  constructor() {
-    // Plugins print nothing through WASI unless the operator asks for it.
+  constructor(minLogLevel: number) {
     // The Extism SDK loads node:wasi, which prints an experimental warning per thread.
-    this.thread = new Worker(WORKER_URL, { name: 'sandgate-plugin', execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'] });
+    this.thread = new Worker(WORKER_URL, {
+      name: 'sandgate-plugin',
+      execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
+      workerData: { minLogLevel },
+    });
   }
 }
 
@@ -57,12 +70,16 @@ export class WorkerPool {
   /** Every loaded plugin, so that a replacement worker can recreate them all. */
   private readonly specs = new Map<string, { spec: PluginSpec; initTimeoutMs: number }>();
   private closed = false;
+  readonly size: number;
+  private readonly minLogLevel: number;
 
   constructor(
-    readonly size: number = Math.max(2, Math.min(4, availableParallelism())),
     private readonly events: PoolEvents,
+    opts: PoolOptions = {},
   ) {
-    for (let i = 0; i < size; i++) this.spawn(true);
+    this.size = opts.size ?? Math.max(2, Math.min(4, availableParallelism()));
+    this.minLogLevel = opts.minLogLevel ?? 0;
+    for (let i = 0; i < this.size; i++) this.spawn(true);
   }
 
   /** Creates an instance of the plugin in every worker (running init in each); resolves with the first worker's answer. */
@@ -197,7 +214,7 @@ export class WorkerPool {
   }
 
   private spawn(initial: boolean): PluginWorker {
-    const w = new PluginWorker();
+    const w = new PluginWorker(this.minLogLevel);
     this.workers.push(w);
     w.thread.on('message', (m: FromWorker) => this.onMessage(w, m));
     w.thread.on('error', (e) => void this.kill(w, `worker crashed: ${e.message}`, true));

@@ -3,7 +3,7 @@
 // deadline and terminates this whole thread if a call overruns, which is the
 // only way to stop a WASM loop (EXTISM-NOTES.md, "Timeouts").
 
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import createPlugin, { type Plugin } from '@extism/extism';
 import { OUTPUT_PARSERS, parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
 import type { HookName, InitOutput } from '../../abi/types.js';
@@ -16,6 +16,7 @@ const PAGE = 64 * 1024;
 /** 4 MiB: the largest step a common guest allocator grows by. */
 const MEMORY_STEP_PAGES = 64;
 const port = parentPort!;
+const minLogLevel: number = (workerData as { minLogLevel?: number } | null)?.minLogLevel ?? 0;
 
 interface Instance {
   spec: PluginSpec;
@@ -42,6 +43,7 @@ function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 function postLog(level: number, pid: string, msg: string): void {
+  if (level < minLogLevel) return;
   post({ t: 'log', level, pid, rid: current?.rid ?? '', msg });
 }
 
