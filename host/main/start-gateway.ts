@@ -30,6 +30,12 @@ export interface StartOptions {
   cleanupMs?: number;
 }
 
+/** A loaded plugin's id is name@version#generation; names cannot contain "@" (config schema). */
+function pluginNameOf(id: string): string {
+  const at = id.indexOf('@');
+  return at === -1 ? id : id.slice(0, at);
+}
+
 export const DEFAULT_DRAIN_MS = 10_000;
 export const DEFAULT_CLEANUP_MS = 2_000;
 
@@ -58,10 +64,9 @@ function adminRoutes(app: Hono, plugins: () => readonly LoadedPlugin[], pool: Wo
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<RunningGateway> {
   const log = createLogger(config.log_level, opts.logDestination);
   const metrics = new GatewayMetrics();
-  const names = new Map<string, string>();
   const pool = new WorkerPool(
     {
-      onLog: (level, pid, rid, msg) => logAtPluginLevel(log, level, { plugin: names.get(pid) ?? pid, ...(rid ? { rid } : {}) }, msg),
+      onLog: (level, pid, rid, msg) => logAtPluginLevel(log, level, { plugin: pluginNameOf(pid), ...(rid ? { rid } : {}) }, msg),
       onWorkerRestart: (reason) => {
         metrics.onWorkerRestart();
         log.warn({ reason }, 'plugin worker replaced');
@@ -80,10 +85,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await pool.close();
     throw e;
   }
-  for (const p of plugins) {
-    names.set(p.id, p.name);
-    metrics.onPluginLoaded(p.name);
-  }
+  for (const p of plugins) metrics.onPluginLoaded(p.name);
   const providers = createProviders(config.providers);
 
   const app = createApp({
