@@ -2,6 +2,7 @@
 // Builds every plugin the repo contains, skipping what is already up to date:
 //
 //   sample-plugins/<name>/assembly/index.ts      -> sample-plugins/<name>/build/<name>.wasm   (asc)
+//   test/plugins/<name>/assembly/index.ts         -> test/plugins/<name>/build/<name>.wasm     (asc, integration-test plugins)
 //   plugin-pdk/assemblyscript/test/<name>.ts      -> plugin-pdk/assemblyscript/build/<name>.wasm (conformance, features)
 //   test/fixtures/*.wat                           -> test/fixtures/build/<name>.wasm          (wabt, pure JS)
 //
@@ -72,15 +73,16 @@ const thisScript = fileURLToPath(import.meta.url);
 const pdkSources = listFiles(abs(PDK_DIR), '.ts');
 const jobs = [];
 
-const samplesDir = abs('sample-plugins');
-if (existsSync(samplesDir)) {
-  for (const name of readdirSync(samplesDir).sort()) {
-    const entry = join(samplesDir, name, 'assembly', 'index.ts');
+// One plugin per folder with an assembly/index.ts: sample plugins, and the integration tests' own plugins.
+for (const pluginsDir of [abs('sample-plugins'), abs('test/plugins')]) {
+  if (!existsSync(pluginsDir)) continue;
+  for (const name of readdirSync(pluginsDir).sort()) {
+    const entry = join(pluginsDir, name, 'assembly', 'index.ts');
     if (!existsSync(entry)) continue;
     jobs.push({
       kind: 'asc', entry,
-      output: join(samplesDir, name, 'build', `${name}.wasm`),
-      inputs: [...listFiles(join(samplesDir, name, 'assembly'), '.ts'), ...pdkSources, thisScript],
+      output: join(pluginsDir, name, 'build', `${name}.wasm`),
+      inputs: [...listFiles(join(pluginsDir, name, 'assembly'), '.ts'), ...pdkSources, thisScript],
     });
   }
 }

@@ -55,6 +55,11 @@ async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, cal
     if (!out) continue;
     ex.ctx.apply(out.ctx, p.name, ex.log);
     applyLlmPatch(req, out.req);
+    if (out.req?.provider || out.req?.model) {
+      // The reserved keys name the attempt's current target, also after a plugin retargets it.
+      ex.ctx.setReserved(CtxKey.provider, req.provider);
+      ex.ctx.setReserved(CtxKey.model, req.model);
+    }
     if (out.response) result = { response: out.response };
     else if (out.error) result = { error: out.error };
     if (result) ran = i + 1; // the short-circuiting plugin gets its post-hook too (symmetry)
