@@ -41,6 +41,32 @@ describe('a plugin that loops forever', () => {
   });
 });
 
+describe('the bulkhead', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      log_level: 'warn',
+      runtime: { workers: 2 },
+      plugins: [
+        { name: 'healthy', path: fixture('set-header') },
+        { name: 'loop', path: fixture('loop-llm'), on_error: 'fail-open', timeout_ms: 1000, circuit_breaker: { failure_threshold: 0 } },
+      ],
+    });
+  });
+  after(() => gw.close());
+
+  it('a looping plugin cannot occupy every worker: healthy calls are served while it is stuck', async () => {
+    const order: string[] = [];
+    // More looping calls than there are workers: without a bulkhead they would hold both.
+    const looping = Array.from({ length: 3 }, () => gw.post('/v1/chat/completions', CHAT()).then((r) => (order.push('loop'), r)));
+    await new Promise((r) => setTimeout(r, 50));
+    const healthy = await Promise.all(Array.from({ length: 10 }, () => gw.get('/v1/models').then((r) => (order.push('healthy'), r))));
+    assert.ok(healthy.every((r) => r.status === 200), healthy.map((r) => `${r.status} ${r.text}`).join('\n'));
+    await Promise.all(looping);
+    assert.deepEqual(order.slice(0, 10), Array(10).fill('healthy'), `every healthy request was answered before the first looping one timed out: ${order.join(',')}`);
+  });
+});
+
 describe('on_error policy', () => {
   let gw: TestGateway;
   before(async () => {

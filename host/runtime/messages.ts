@@ -1,6 +1,7 @@
-// The protocol between the main thread (worker-pool.ts) and plugin workers
-// (worker/entry.ts). Byte payloads are fresh Uint8Arrays that are transferred,
-// never copied twice.
+// The message protocol between the main thread (worker-pool.ts) and plugin
+// workers (worker/entry.ts). Most hook calls do not use it: they go through
+// the shared-memory channel (channel.ts). Byte payloads are fresh Uint8Arrays
+// that are transferred, never copied twice.
 
 import type { InitOutput } from '../abi/types.js';
 import type { FailureKind } from './failure.js';
@@ -23,15 +24,29 @@ export interface PluginSpec {
   maxOutputBytes: number;
 }
 
+/** What a worker is started with. */
+export interface WorkerInit {
+  minLogLevel: number;
+  /** The shared-memory channel (channel.ts). */
+  channel: SharedArrayBuffer;
+}
+
 export type ToWorker =
-  | { t: 'load'; seq: number; spec: PluginSpec; wantName: boolean }
+  /** slot: the plugin's number in channel calls. */
+  | { t: 'load'; seq: number; spec: PluginSpec; slot: number; wantName: boolean }
+  /** A call that does not fit the channel (input too large, unknown hook or plugin). */
   | { t: 'call'; seq: number; pid: string; hook: string; input: Uint8Array; rid: string }
-  | { t: 'unload'; seq: number; pid: string };
+  | { t: 'unload'; seq: number; pid: string }
+  /** The main thread refused the instance's output: discard the instance, re-create it, then answer 'ready'. */
+  | { t: 'recycle'; pid: string };
 
 export type FromWorker =
   | { t: 'loaded'; seq: number; init: InitOutput; name: string | undefined }
-  /** value: the hook's validated output (abi/outputs.ts), structured-cloned. */
-  | { t: 'done'; seq: number; value: unknown }
+  /**
+   * A call's raw output (the main thread decodes and validates it), sent this
+   * way only when it does not fit the channel; also the answer to 'unload'.
+   */
+  | { t: 'done'; seq: number; bytes: Uint8Array | null }
   | { t: 'failed'; seq: number; kind: FailureKind; message: string; recycling: boolean }
   | { t: 'ready' }
   | { t: 'log'; level: number; pid: string; rid: string; msg: string };

@@ -1,22 +1,35 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { OUTPUT_PARSERS } from '../abi/outputs.js';
+import type { HookName, InitOutput } from '../abi/types.js';
+import { CHANNEL_BYTES, Channel, HOOK_INDEX, INPUT_CAP, INPUT_OFF, OUTPUT_OFF, RID_CAP, RID_OFF, W } from './channel.js';
 import { PluginFailure } from './failure.js';
-import type { InitOutput } from '../abi/types.js';
-import type { FromWorker, PluginSpec, ToWorker } from './messages.js';
+import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from './messages.js';
 
-type Request = Extract<ToWorker, { t: 'load' | 'call' | 'unload' }>;
+type Request = Extract<ToWorker, { t: 'load' | 'unload' }>;
 type Reply = Extract<FromWorker, { t: 'loaded' | 'done' }>;
 /** A request before the pool gives it a sequence number (a distributive Omit keeps the union). */
 type Unsequenced<T> = T extends unknown ? Omit<T, 'seq'> : never;
 
 interface Job {
-  msg: Unsequenced<Request>;
+  /** A control request (load, unload), or null for a hook call. */
+  msg: Unsequenced<Request> | null;
   plugin: string;
   hook: string;
   timeoutMs: number;
+  /** Hook calls only. */
+  pid: string;
+  /** Counted in the plugin's bulkhead from dispatch until it settles. */
+  occupying?: boolean;
+  input: Uint8Array | null;
+  rid: string;
+  /** performance.now() by which the worker must answer (set at dispatch). */
+  deadline: number;
+  seq: number;
   /** Only this worker may run the job (loading a plugin into a given worker). */
   target?: PluginWorker;
-  resolve: (r: Reply) => void;
+  /** Hook calls resolve with the validated output, control requests with the reply. */
+  resolve: (r: unknown) => void;
   reject: (e: Error) => void;
 }
 
@@ -29,33 +42,59 @@ export interface PoolOptions {
   /** Plugin threads; each holds one instance of every loaded plugin. */
   size?: number;
   /**
+   * Bulkhead: how many workers one plugin's calls may occupy at once (default:
+   * all but one), so a plugin that loops or crawls cannot starve the others.
+   */
+  maxWorkersPerPlugin?: number;
+  /**
    * Lowest plugin log level (ABI.md §4.2: 0 debug .. 3 error) worth sending to
    * the main thread. Filtering in the worker saves a message per dropped line.
    */
   minLogLevel?: number;
 }
 
+/** Atomics.waitAsync (V8 ships it in Node 20; the project's TypeScript lib predates its typing). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(ta: Int32Array, index: number, value: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+}).waitAsync;
+
 const WORKER_URL = new URL('./worker/entry.js', import.meta.url);
 
 /** One thread and its state as seen from the main thread. */
 class PluginWorker {
   readonly thread: Worker;
+  readonly channel = new Channel(new SharedArrayBuffer(CHANNEL_BYTES));
   /** Accepts untargeted calls only once every loaded plugin has an instance in it. */
   ready = false;
   /** Busy from dispatch until the reply, and after a failure until the instance is re-created. */
   busy = false;
   job: Job | null = null;
   seq = 0;
+  /** Bounds an instance's re-creation after a failure. */
   timer: NodeJS.Timeout | null = null;
+  /**
+   * The deadline watchdog: one timer per worker, re-armed (refresh()) at each
+   * dispatch rather than created and cleared per call. It may fire after the
+   * job it was armed for has ended; it then checks the current job's deadline.
+   */
+  watchdog: NodeJS.Timeout | null = null;
+  watchdogMs = -1;
   dead = false;
 
   constructor(minLogLevel: number) {
+    const workerData: WorkerInit = { minLogLevel, channel: this.channel.sab };
     // The Extism SDK loads node:wasi, which prints an experimental warning per thread.
     this.thread = new Worker(WORKER_URL, {
       name: 'sandgate-plugin',
       execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
-      workerData: { minLogLevel },
+      workerData,
     });
+  }
+
+  /** Posts a control message and wakes the worker, which sleeps on the channel's doorbell between calls. */
+  send(msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.thread.postMessage(msg, transfer);
+    this.channel.ring();
   }
 }
 
@@ -68,9 +107,15 @@ export class WorkerPool {
   private readonly workers: PluginWorker[] = [];
   private readonly queue: Job[] = [];
   /** Every loaded plugin, so that a replacement worker can recreate them all. */
-  private readonly specs = new Map<string, { spec: PluginSpec; initTimeoutMs: number }>();
+  private readonly specs = new Map<string, { spec: PluginSpec; slot: number; initTimeoutMs: number }>();
+  /** The number by which channel calls name each plugin (given at load, the same in every worker). */
+  private readonly slots = new Map<string, number>();
+  private nextSlot = 1;
   private closed = false;
   readonly size: number;
+  readonly maxWorkersPerPlugin: number;
+  /** Workers each plugin's calls occupy now (the bulkhead's count). */
+  private readonly occupied = new Map<string, number>();
   private readonly minLogLevel: number;
 
   constructor(
@@ -78,29 +123,55 @@ export class WorkerPool {
     opts: PoolOptions = {},
   ) {
     this.size = opts.size ?? Math.max(2, Math.min(4, availableParallelism()));
+    this.maxWorkersPerPlugin = Math.max(1, Math.min(this.size, opts.maxWorkersPerPlugin ?? this.size - 1));
     this.minLogLevel = opts.minLogLevel ?? 0;
     for (let i = 0; i < this.size; i++) this.spawn(true);
   }
 
   /** Creates an instance of the plugin in every worker (running init in each); resolves with the first worker's answer. */
   async load(spec: PluginSpec, initTimeoutMs: number): Promise<{ init: InitOutput; name: string | undefined }> {
+    const slot = this.nextSlot++;
+    this.slots.set(spec.id, slot);
     const replies = await Promise.allSettled(
-      this.workers.map((w, i) => this.submit({ t: 'load', spec, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
+      this.workers.map((w, i) => this.submit({ t: 'load', spec, slot, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
     );
     const failed = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await this.unload(spec.id).catch(() => {});
       throw failed.reason;
     }
-    this.specs.set(spec.id, { spec, initTimeoutMs });
+    this.specs.set(spec.id, { spec, slot, initTimeoutMs });
     const first = (replies[0] as PromiseFulfilledResult<Reply>).value;
     return first.t === 'loaded' ? { init: first.init, name: first.name } : { init: {}, name: undefined };
   }
 
   /** Runs one hook call; resolves with its validated output, rejects with a PluginFailure if the plugin misbehaves. */
-  async call(pid: string, plugin: string, hook: string, input: Uint8Array, rid: string, timeoutMs: number): Promise<unknown> {
-    const reply = await this.submit({ t: 'call', pid, hook, input, rid }, plugin, hook, timeoutMs);
-    return reply.t === 'done' ? reply.value : undefined;
+  call(pid: string, plugin: string, hook: string, input: Uint8Array, rid: string, timeoutMs: number): Promise<unknown> {
+    if (this.closed) return Promise.reject(new PluginFailure('unavailable', plugin, hook, 'the gateway is shutting down'));
+    return new Promise<unknown>((resolve, reject) => {
+      const job: Job = {
+        msg: null, plugin, hook, timeoutMs, pid, input, rid, deadline: 0, seq: 0,
+        resolve: (v) => {
+          this.release(job);
+          resolve(v);
+        },
+        reject: (e) => {
+          this.release(job);
+          reject(e);
+        },
+      };
+      // Fast path: an idle worker takes the call at once, without going through the queue.
+      if (this.queue.length === 0 && this.admits(job)) {
+        for (const w of this.workers) {
+          if (!w.busy && !w.dead && w.ready) {
+            this.dispatch(w, job);
+            return;
+          }
+        }
+      }
+      this.queue.push(job);
+      this.pump();
+    });
   }
 
   /** Drops the plugin from every worker, calling its cleanup after its in-flight call ends. */
@@ -109,6 +180,7 @@ export class WorkerPool {
     this.specs.delete(pid);
     const name = entry?.spec.name ?? pid;
     await Promise.allSettled([...this.workers].map((w) => this.submit({ t: 'unload', pid }, name, 'cleanup', timeoutMs, w)));
+    if (!this.specs.has(pid)) this.slots.delete(pid);
   }
 
   async close(): Promise<void> {
@@ -130,36 +202,51 @@ export class WorkerPool {
   private submit(msg: Unsequenced<Request>, plugin: string, hook: string, timeoutMs: number, target?: PluginWorker): Promise<Reply> {
     if (this.closed) return Promise.reject(new PluginFailure('unavailable', plugin, hook, 'the gateway is shutting down'));
     return new Promise<Reply>((resolve, reject) => {
-      this.queue.push({ msg, plugin, hook, timeoutMs, target, resolve, reject });
+      this.queue.push({ msg, plugin, hook, timeoutMs, pid: '', input: null, rid: '', deadline: 0, seq: 0, target, resolve: resolve as (r: unknown) => void, reject });
       this.pump();
     });
   }
 
   /** Hands queued jobs to idle workers. Targeted jobs (loads) may go to a worker that is not yet ready. */
   private pump(): void {
+    if (this.queue.length === 0) return;
     for (const w of this.workers) {
       if (w.busy || w.dead) continue;
-      const i = this.queue.findIndex((j) => (j.target ? j.target === w : w.ready));
+      const i = this.queue.findIndex((j) => (j.target ? j.target === w : w.ready && this.admits(j)));
       if (i === -1) continue;
-      const [job] = this.queue.splice(i, 1);
+      const job = i === 0 ? this.queue.shift()! : this.queue.splice(i, 1)[0];
       this.dispatch(w, job);
+      if (this.queue.length === 0) return;
     }
   }
 
+  /** Whether the bulkhead lets this job take a worker now (control requests always may). */
+  private admits(job: Job): boolean {
+    return job.msg !== null || (this.occupied.get(job.plugin) ?? 0) < this.maxWorkersPerPlugin;
+  }
+
+  private release(job: Job): void {
+    if (!job.occupying) return;
+    job.occupying = false;
+    this.occupied.set(job.plugin, (this.occupied.get(job.plugin) ?? 1) - 1);
+    // A queued call of the same plugin may now go ahead.
+    if (this.queue.length) queueMicrotask(() => this.pump());
+  }
+
   private dispatch(w: PluginWorker, job: Job): void {
+    if (job.msg === null) {
+      job.occupying = true;
+      this.occupied.set(job.plugin, (this.occupied.get(job.plugin) ?? 0) + 1);
+    }
     w.busy = true;
     w.job = job;
+    // Set before sending: a fast worker's answer can be handled before dispatch() returns.
+    job.deadline = performance.now() + job.timeoutMs;
     const seq = ++w.seq;
-    const msg = { ...job.msg, seq } as ToWorker;
-    const transfer: ArrayBuffer[] = [];
-    if (msg.t === 'call') {
-      // Copy into a buffer of its own before transferring: msgpackr hands out views of a shared
-      // pool (and Buffer#slice is a view too), so transferring those would detach the pool.
-      msg.input = new Uint8Array(msg.input);
-      transfer.push(msg.input.buffer as ArrayBuffer);
-    }
+    job.seq = seq;
     try {
-      w.thread.postMessage(msg, transfer);
+      if (job.msg) w.send({ ...job.msg, seq } as ToWorker);
+      else this.sendCall(w, job, seq);
     } catch (e) {
       w.busy = false;
       w.job = null;
@@ -167,14 +254,127 @@ export class WorkerPool {
       queueMicrotask(() => this.pump());
       return;
     }
-    w.timer = setTimeout(() => this.onDeadline(w, job), job.timeoutMs);
+    this.armWatchdog(w, job);
+  }
+
+  /** Writes a hook call into the worker's channel (or posts it if it does not fit) and waits for the answer there. */
+  private sendCall(w: PluginWorker, job: Job, seq: number): void {
+    const input = job.input!;
+    job.input = null;
+    const ch = w.channel;
+    const slot = this.slots.get(job.pid);
+    const hook = HOOK_INDEX.get(job.hook);
+    const done = Atomics.load(ch.i32, W.DONE_SEQ);
+    if (slot !== undefined && hook !== undefined && input.length <= INPUT_CAP && job.rid.length * 3 <= RID_CAP) {
+      ch.u8.set(input, INPUT_OFF);
+      const ridLen = ch.buf.write(job.rid, RID_OFF, RID_CAP, 'utf8');
+      const i32 = ch.i32;
+      i32[W.CALL_SLOT] = slot;
+      i32[W.CALL_HOOK] = hook;
+      i32[W.CALL_LEN] = input.length;
+      i32[W.RID_LEN] = ridLen;
+      // The seq store publishes the fields above (Atomics are sequentially consistent).
+      Atomics.store(i32, W.CALL_SEQ, seq);
+      ch.ring();
+    } else {
+      // Copy into a buffer of its own before transferring: msgpackr hands out views of a shared
+      // pool (and Buffer#slice is a view too), so transferring those would detach the pool.
+      const copy = new Uint8Array(input);
+      w.send({ t: 'call', seq, pid: job.pid, hook: job.hook, input: copy, rid: job.rid }, [copy.buffer as ArrayBuffer]);
+    }
+    this.await(w, job, done);
+  }
+
+  /** Waits (without blocking this thread) for the worker to publish the answer to `job` in the channel. */
+  private await(w: PluginWorker, job: Job, seen: number): void {
+    const r = waitAsync(w.channel.i32, W.DONE_SEQ, seen);
+    if (r.async) void r.value.then(() => this.onChannel(w, job));
+    else this.onChannel(w, job);
+  }
+
+  private onChannel(w: PluginWorker, job: Job): void {
+    if (w.job !== job) return; // already answered by message, given up on, or the worker is gone
+    const i32 = w.channel.i32;
+    const done = Atomics.load(i32, W.DONE_SEQ);
+    if (done !== job.seq) {
+      this.await(w, job, done);
+      return;
+    }
+    const len = Atomics.load(i32, W.DONE_LEN);
+    // A copy of its own: the decoder may hand out views of its input (bin values), and the channel is reused.
+    this.finishCall(w, job, len < 0 ? null : w.channel.u8.slice(OUTPUT_OFF, OUTPUT_OFF + len));
+  }
+
+  /** Decodes and validates a hook call's output; a refused output discards the instance like a trap does. */
+  private finishCall(w: PluginWorker, job: Job, bytes: Uint8Array | null): void {
+    w.job = null;
+    this.emitLogs(w, job);
+    if (performance.now() > job.deadline) {
+      // Answered, but after its deadline: a busy main thread can see the answer before its timer
+      // fires. timeout_ms bounds the call, so it is still a timeout; the worker itself is fine.
+      w.busy = false;
+      job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} answered after its ${job.timeoutMs} ms deadline`));
+      this.pump();
+      return;
+    }
+    let value: unknown;
+    try {
+      value = OUTPUT_PARSERS[job.hook as HookName](bytes);
+    } catch (e) {
+      job.reject(PluginFailure.from(e, job.plugin, job.hook));
+      w.send({ t: 'recycle', pid: job.pid });
+      this.awaitRecycle(w, job);
+      return;
+    }
+    w.busy = false;
+    job.resolve(value);
+    this.pump();
+  }
+
+  /** The call's log lines, written into the channel by the worker while it ran. */
+  private emitLogs(w: PluginWorker, job: Job): void {
+    if (job.msg) return;
+    w.channel.takeLogs((level, msg) => this.events.onLog(level, job.pid, job.rid, msg));
+  }
+
+  private armWatchdog(w: PluginWorker, job: Job): void {
+    if (w.job !== job) return; // already answered
+    if (w.watchdog && w.watchdogMs === job.timeoutMs) {
+      w.watchdog.refresh();
+      return;
+    }
+    this.setWatchdog(w, job.timeoutMs);
+  }
+
+  private setWatchdog(w: PluginWorker, ms: number): void {
+    if (w.watchdog) clearTimeout(w.watchdog);
+    w.watchdogMs = ms;
+    w.watchdog = setTimeout(() => this.onWatchdog(w), ms);
+    // The workers keep the process alive while the pool is open; an idle watchdog must not.
+    w.watchdog.unref();
+  }
+
+  private onWatchdog(w: PluginWorker): void {
+    const job = w.job;
+    if (!job || w.dead) return;
+    const left = job.deadline - performance.now();
+    if (left > 0.5) this.setWatchdog(w, Math.ceil(left));
+    else this.onDeadline(w, job);
   }
 
   private onDeadline(w: PluginWorker, job: Job): void {
     if (w.job !== job) return;
     w.job = null;
+    this.emitLogs(w, job);
     job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
     void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook}`, true);
+  }
+
+  /** Keeps the worker busy until it has re-created the failed instance ('ready'), bounded by the plugin's init timeout. */
+  private awaitRecycle(w: PluginWorker, job: Job): void {
+    const initTimeoutMs = this.specs.get(job.pid)?.initTimeoutMs ?? 10_000;
+    this.clearTimer(w);
+    w.timer = setTimeout(() => void this.kill(w, `plugin "${job.plugin}" did not re-initialise within ${initTimeoutMs} ms`, true), initTimeoutMs);
   }
 
   private onMessage(w: PluginWorker, msg: FromWorker): void {
@@ -190,15 +390,18 @@ export class WorkerPool {
       return;
     }
     const job = w.job;
-    if (!job || msg.seq !== w.seq) return; // a late answer to a call already given up on
+    if (!job || msg.seq !== job.seq) return; // a late answer to a call already given up on
+    if (msg.t === 'done' && !job.msg) {
+      this.finishCall(w, job, msg.bytes);
+      return;
+    }
     w.job = null;
-    this.clearTimer(w);
+    this.emitLogs(w, job);
     if (msg.t === 'failed') {
       job.reject(new PluginFailure(msg.kind, job.plugin, job.hook, msg.message));
       if (msg.recycling) {
         // Bound the re-creation (its init may loop as well).
-        const initTimeoutMs = this.specs.get((job.msg as { pid?: string }).pid ?? '')?.initTimeoutMs ?? 10_000;
-        w.timer = setTimeout(() => void this.kill(w, `plugin "${job.plugin}" did not re-initialise within ${initTimeoutMs} ms`, true), initTimeoutMs);
+        this.awaitRecycle(w, job);
         return;
       }
     } else {
@@ -226,8 +429,8 @@ export class WorkerPool {
       return w;
     }
     // A replacement gets every loaded plugin before it takes general traffic.
-    const loads = [...this.specs.values()].map(({ spec, initTimeoutMs }) =>
-      this.submit({ t: 'load', spec, wantName: false }, spec.name, 'init', initTimeoutMs, w).catch((e: Error) => {
+    const loads = [...this.specs.values()].map(({ spec, slot, initTimeoutMs }) =>
+      this.submit({ t: 'load', spec, slot, wantName: false }, spec.name, 'init', initTimeoutMs, w).catch((e: Error) => {
         this.events.onLog(3, spec.id, '', `replacement worker could not load the plugin: ${e.message}`);
       }),
     );
@@ -243,9 +446,16 @@ export class WorkerPool {
     w.dead = true;
     w.ready = false;
     this.clearTimer(w);
+    if (w.watchdog) clearTimeout(w.watchdog);
+    w.watchdog = null;
     const job = w.job;
     w.job = null;
-    job?.reject(new PluginFailure('unavailable', job.plugin, job.hook, `plugin worker stopped: ${reason}`));
+    if (job) {
+      this.emitLogs(w, job);
+      job.reject(new PluginFailure('unavailable', job.plugin, job.hook, `plugin worker stopped: ${reason}`));
+    }
+    // Release this thread's own waitAsync on the channel (it finds its job gone and stops).
+    Atomics.notify(w.channel.i32, W.DONE_SEQ);
     // Jobs that only this worker could run have nowhere else to go.
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const j = this.queue[i];

@@ -3,20 +3,24 @@
 // deadline and terminates this whole thread if a call overruns, which is the
 // only way to stop a WASM loop (EXTISM-NOTES.md, "Timeouts").
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import createPlugin, { type Plugin } from '@extism/extism';
-import { OUTPUT_PARSERS, parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
-import type { HookName, InitOutput } from '../../abi/types.js';
+import { parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
+import type { InitOutput } from '../../abi/types.js';
 import { GatewayError } from '../../errors/codes.js';
 import { HOST_MODULE } from '../../abi/version.js';
+import { Channel, HOOK_NAMES, INPUT_OFF, LOG_CAP, LOG_OFF, LOG_RECORD_HEADER, OUTPUT_CAP, OUTPUT_OFF, RID_OFF, W } from '../channel.js';
 import type { FailureKind } from '../failure.js';
-import type { FromWorker, PluginSpec, ToWorker } from '../messages.js';
+import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
 
 const PAGE = 64 * 1024;
 /** 4 MiB: the largest step a common guest allocator grows by. */
 const MEMORY_STEP_PAGES = 64;
 const port = parentPort!;
-const minLogLevel: number = (workerData as { minLogLevel?: number } | null)?.minLogLevel ?? 0;
+const init = workerData as WorkerInit;
+const minLogLevel = init.minLogLevel;
+const channel = new Channel(init.channel);
+const { i32, u8 } = channel;
 
 interface Instance {
   spec: PluginSpec;
@@ -27,24 +31,76 @@ interface Instance {
 /** The call in progress. One at a time per thread, so a module-level slot is exact. */
 interface CurrentCall {
   pid: string;
-  rid: string;
+  /** The request id, or null when it is still only in the channel (decoded if a log line needs it). */
+  rid: string | null;
   input: Uint8Array;
   output: Uint8Array | null;
+  /** A hook call: its output and log lines go through the channel. */
+  viaChannel: boolean;
+  /** Length of the output already written into the channel's OUTPUT area (-1: none). */
+  channelOutput: number;
+  /** Bytes of log records written into the channel during this call. */
+  logUsed: number;
+  /**
+   * Some of this call's log lines were posted (the channel's log area filled
+   * up): its answer is then posted too, after them, so that the main thread
+   * still sees every line, in order, before the answer.
+   */
+  posted: boolean;
 }
 
 class OutputTooLarge extends Error {}
 
 const specs = new Map<string, PluginSpec>();
 const instances = new Map<string, Instance>();
+/** Plugin ids by slot (channel calls name the plugin by slot). */
+const slots = new Map<number, string>();
 let current: CurrentCall | null = null;
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-function postLog(level: number, pid: string, msg: string): void {
+function ridOf(c: CurrentCall | null): string {
+  if (!c) return '';
+  if (c.rid === null) c.rid = channel.buf.toString('utf8', RID_OFF, RID_OFF + Atomics.load(i32, W.RID_LEN));
+  return c.rid;
+}
+
+/**
+ * A log line. During a hook call it is appended to the channel (the main
+ * thread reads it with the call's answer, or at its deadline); otherwise, or
+ * when the channel's log area is full, it is posted.
+ */
+function postLog(level: number, pid: string, msg: string | Uint8Array): void {
   if (level < minLogLevel) return;
-  post({ t: 'log', level, pid, rid: current?.rid ?? '', msg });
+  const c = current;
+  if (c?.viaChannel) {
+    const len = typeof msg === 'string' ? Buffer.byteLength(msg) : msg.length;
+    if (c.logUsed + LOG_RECORD_HEADER + len > LOG_CAP && c.logUsed > 0) {
+      // Full: post what the channel holds (the older lines first), then start over.
+      const rid = ridOf(c);
+      channel.takeLogs((lv, text) => post({ t: 'log', level: lv, pid, rid, msg: text }));
+      c.logUsed = 0;
+      c.posted = true;
+    }
+    const at = LOG_OFF + c.logUsed;
+    if (c.logUsed + LOG_RECORD_HEADER + len <= LOG_CAP) {
+      u8[at] = level;
+      u8[at + 1] = len & 0xff;
+      u8[at + 2] = (len >>> 8) & 0xff;
+      u8[at + 3] = (len >>> 16) & 0xff;
+      u8[at + 4] = (len >>> 24) & 0xff;
+      if (typeof msg === 'string') channel.buf.write(msg, at + LOG_RECORD_HEADER, len, 'utf8');
+      else u8.set(msg, at + LOG_RECORD_HEADER);
+      c.logUsed += LOG_RECORD_HEADER + len;
+      Atomics.store(i32, W.LOG_USED, c.logUsed);
+      return;
+    }
+  }
+  const text = typeof msg === 'string' ? msg : Buffer.from(msg.buffer, msg.byteOffset, msg.length).toString('utf8');
+  if (c) c.posted = true;
+  post({ t: 'log', level, pid, rid: ridOf(c), msg: text });
 }
 
 /** The fast-path host functions (ABI.md §4.2): bulk copies straight into and out of guest memory. */
@@ -61,10 +117,21 @@ function hostFunctions(inst: { memory: WebAssembly.Memory | null; spec: PluginSp
     },
     output_write: (_cc: unknown, src: number, len: number) => {
       if (len > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${len} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
-      if (current) current.output = new Uint8Array(mem().slice(src, src + len));
+      const c = current;
+      if (!c) return;
+      if (c.viaChannel && len <= OUTPUT_CAP) {
+        // Straight from guest memory into the channel: no intermediate copy.
+        u8.set(new Uint8Array(mem(), src, len), OUTPUT_OFF);
+        c.channelOutput = len;
+        c.output = null;
+      } else {
+        c.output = new Uint8Array(mem().slice(src, src + len));
+        c.channelOutput = -1;
+      }
     },
     log: (_cc: unknown, level: number, src: number, len: number) => {
-      postLog(level, inst.spec.id, Buffer.from(mem(), src, len).toString('utf8'));
+      if (level < minLogLevel) return;
+      postLog(level, inst.spec.id, new Uint8Array(mem(), src, len));
     },
   };
 }
@@ -75,8 +142,9 @@ function extismLogger(pid: string): Console {
   return { trace: at(0), debug: at(0), info: at(1), log: at(1), warn: at(2), error: at(3) } as unknown as Console;
 }
 
+/** Runs an export outside a hook call (init, get_name, cleanup): the output comes back as bytes. */
 async function invoke(inst: Instance, hook: string, input: Uint8Array, rid: string): Promise<Uint8Array | null> {
-  current = { pid: inst.spec.id, rid, input, output: null };
+  current = { pid: inst.spec.id, rid, input, output: null, viaChannel: false, channelOutput: -1, logUsed: 0, posted: false };
   try {
     const out = await inst.plugin.call(hook, inst.spec.usesExtismInput ? input : undefined);
     if (current.output) return current.output;
@@ -132,10 +200,68 @@ async function instanceFor(pid: string): Promise<Instance> {
   return inst;
 }
 
+/** Re-creates a discarded instance, then tells the main thread the worker may take work again. */
+async function recreate(pid: string): Promise<void> {
+  instances.delete(pid);
+  try {
+    if (specs.has(pid)) await instanceFor(pid);
+  } catch (err) {
+    postLog(3, pid, `could not re-create the instance after a failure: ${(err as Error).message}`);
+  }
+  post({ t: 'ready' });
+}
+
+/**
+ * Runs one hook call. The raw output goes back through the channel when it
+ * fits (the main thread decodes and validates it), otherwise in a 'done'
+ * message; a failure goes back in a 'failed' message.
+ */
+async function runHook(seq: number, pid: string, hook: string, input: Uint8Array, rid: string | null): Promise<void> {
+  const inst = instances.get(pid) ?? (await instanceFor(pid).catch((e: Error) => e));
+  if (inst instanceof Error) {
+    post({ t: 'failed', seq, kind: 'unavailable', message: inst.message, recycling: false });
+    return;
+  }
+  const c: CurrentCall = { pid, rid, input, output: null, viaChannel: true, channelOutput: -1, logUsed: 0, posted: false };
+  Atomics.store(i32, W.LOG_USED, 0);
+  current = c;
+  try {
+    const out = await inst.plugin.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined);
+    let bytes = c.output;
+    if (c.channelOutput < 0 && !bytes && out) {
+      bytes = out.bytes();
+      if (bytes.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${bytes.length} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
+      if (bytes.length <= OUTPUT_CAP) {
+        u8.set(bytes, OUTPUT_OFF);
+        c.channelOutput = bytes.length;
+        bytes = null;
+      } else {
+        bytes = bytes.slice();
+      }
+    }
+    current = null;
+    if (c.posted && !bytes && c.channelOutput >= 0) bytes = u8.slice(OUTPUT_OFF, OUTPUT_OFF + c.channelOutput);
+    if (bytes || c.posted) {
+      post({ t: 'done', seq, bytes }, bytes ? [bytes.buffer as ArrayBuffer] : []);
+    } else {
+      Atomics.store(i32, W.DONE_LEN, c.channelOutput);
+      Atomics.store(i32, W.DONE_SEQ, seq);
+      Atomics.notify(i32, W.DONE_SEQ);
+    }
+  } catch (e) {
+    current = null;
+    // The instance's globals and heap may be inconsistent after a trap: never reuse it.
+    instances.delete(pid);
+    post({ t: 'failed', seq, ...classify(e, inst), recycling: true });
+    await recreate(pid);
+  }
+}
+
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.t) {
     case 'load': {
       specs.set(msg.spec.id, msg.spec);
+      slots.set(msg.slot, msg.spec.id);
       try {
         const { inst, init } = await createInstance(msg.spec);
         instances.set(msg.spec.id, inst);
@@ -143,38 +269,22 @@ async function handle(msg: ToWorker): Promise<void> {
         post({ t: 'loaded', seq: msg.seq, init, name });
       } catch (e) {
         specs.delete(msg.spec.id);
+        slots.delete(msg.slot);
         post({ t: 'failed', seq: msg.seq, ...classify(e, undefined), recycling: false });
       }
       return;
     }
-    case 'call': {
-      let inst: Instance | undefined;
-      try {
-        inst = await instanceFor(msg.pid);
-      } catch (e) {
-        post({ t: 'failed', seq: msg.seq, kind: 'unavailable', message: (e as Error).message, recycling: false });
-        return;
-      }
-      try {
-        const value = OUTPUT_PARSERS[msg.hook as HookName](await invoke(inst, msg.hook, msg.input, msg.rid));
-        post({ t: 'done', seq: msg.seq, value });
-      } catch (e) {
-        // The instance's globals and heap may be inconsistent after a trap: never reuse it.
-        instances.delete(msg.pid);
-        post({ t: 'failed', seq: msg.seq, ...classify(e, inst), recycling: true });
-        try {
-          await instanceFor(msg.pid);
-        } catch (err) {
-          postLog(3, msg.pid, `could not re-create the instance after a failure: ${(err as Error).message}`);
-        }
-        post({ t: 'ready' });
-      }
+    case 'call':
+      await runHook(msg.seq, msg.pid, msg.hook, msg.input, msg.rid);
       return;
-    }
+    case 'recycle':
+      await recreate(msg.pid);
+      return;
     case 'unload': {
       const inst = instances.get(msg.pid);
       specs.delete(msg.pid);
       instances.delete(msg.pid);
+      for (const [slot, pid] of slots) if (pid === msg.pid) slots.delete(slot);
       if (inst?.spec.hasCleanup) {
         try {
           await invoke(inst, 'cleanup', new Uint8Array(0), '');
@@ -183,14 +293,56 @@ async function handle(msg: ToWorker): Promise<void> {
         }
       }
       await inst?.plugin.close();
-      post({ t: 'done', seq: msg.seq, value: undefined });
+      post({ t: 'done', seq: msg.seq, bytes: null });
       return;
     }
   }
 }
 
-// Messages are handled strictly one after another, even across awaits.
-let chain = Promise.resolve();
-port.on('message', (msg: ToWorker) => {
-  chain = chain.then(() => handle(msg));
+/**
+ * The worker's loop: one thing at a time, in order. Between calls the thread
+ * sleeps in Atomics.wait on the doorbell; it drains posted control messages
+ * first, then runs the channel call if a new one was written. Awaiting a
+ * call or a load returns to the event loop only if that work needs it (a
+ * foreground Extism call settles in microtasks).
+ */
+async function serve(): Promise<void> {
+  let lastCall = Atomics.load(i32, W.CALL_SEQ);
+  let calls = 0;
+  for (;;) {
+    const bell = Atomics.load(i32, W.DOORBELL);
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) await handle(m.message as ToWorker);
+    const seq = Atomics.load(i32, W.CALL_SEQ);
+    if (seq !== lastCall) {
+      lastCall = seq;
+      const pid = slots.get(Atomics.load(i32, W.CALL_SLOT));
+      const hook = HOOK_NAMES[Atomics.load(i32, W.CALL_HOOK)];
+      const len = Atomics.load(i32, W.CALL_LEN);
+      if (pid === undefined) post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin is not loaded in this worker', recycling: false });
+      else await runHook(seq, pid, hook, u8.subarray(INPUT_OFF, INPUT_OFF + len), null);
+      if (++calls % YIELD_EVERY_CALLS === 0) await yieldToEventLoop();
+      continue;
+    }
+    if (Atomics.wait(i32, W.DOORBELL, bell, IDLE_YIELD_MS) === 'timed-out') await yieldToEventLoop();
+  }
+}
+
+/**
+ * While the thread sleeps in Atomics.wait its event loop does not turn, so
+ * tasks V8 posts to it (GC steps, FinalizationRegistry callbacks) wait. Give
+ * them a turn now and then: every so many calls, and when idle.
+ */
+const YIELD_EVERY_CALLS = 256;
+const IDLE_YIELD_MS = 100;
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+// Nothing else keeps this thread's event loop alive while a load awaits (the port has no listener).
+setInterval(() => {}, 1 << 30);
+void serve().catch((e: Error) => {
+  // A bug here would leave the pool waiting for answers that never come: fail loudly, the pool replaces the worker.
+  process.nextTick(() => {
+    throw e;
+  });
 });
