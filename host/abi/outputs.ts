@@ -110,13 +110,22 @@ class Shape {
     return v as LlmMessage[];
   }
 
+  /** A streamed delta: like a message, but every field is optional (role comes only in the first one). */
+  delta(v: unknown, at: string): void {
+    const m = this.map(v, at);
+    this.optStr(m.role, `${at}.role`);
+    if (m.content != null && typeof m.content !== 'string' && !Array.isArray(m.content)) this.fail(`${at}.content`, 'a string, an array of parts or nil', m.content);
+  }
+
   llmResponse(v: unknown, at: string): LlmResponse | undefined {
     const m = this.optMap(v, at);
     if (!m) return undefined;
     if (!Array.isArray(m.choices)) this.fail(`${at}.choices`, 'an array', m.choices);
     m.choices.forEach((c, i) => {
       const cm = this.map(c, `${at}.choices[${i}]`);
-      this.messages([cm.message], `${at}.choices[${i}].message`);
+      // A streamed chunk (post_llm_hook during a stream) carries a delta instead of a message.
+      if (cm.message == null && cm.delta != null) this.delta(cm.delta, `${at}.choices[${i}].delta`);
+      else this.messages([cm.message], `${at}.choices[${i}].message`);
     });
     // Fill the envelope fields a plugin may leave out, so clients always get a complete object.
     return {

@@ -17,6 +17,12 @@ export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
   body?: Uint8Array;
+  /**
+   * Host-side only, never encoded for a plugin: a streamed body (server-sent
+   * events), read as the client reads. A response with a stream skips the
+   * transport post-hooks (its chunks go through the chunk hook instead).
+   */
+  stream?: ReadableStream<Uint8Array>;
 }
 
 export interface HookError {
@@ -55,6 +61,13 @@ export interface LlmResponse {
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   [extra: string]: unknown;
 }
+
+/**
+ * One OpenAI chat.completion.chunk: { id, object, created, model,
+ * choices: [{ index, delta: { role?, content?, ... }, finish_reason }], usage?, ... }.
+ * Kept as a plain map: the gateway relays whatever fields the upstream sends.
+ */
+export type LlmChunk = Record<string, unknown>;
 
 export interface LlmError {
   message: string;

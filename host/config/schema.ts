@@ -13,6 +13,7 @@ export const DEFAULTS = {
   memoryLimitMb: 64,
   maxOutputBytes: 8 * 1024 * 1024,
   providerTimeoutMs: 60_000,
+  streamIdleTimeoutMs: 30_000,
   breakerFailureThreshold: 5,
   breakerCooldownMs: 30_000,
 } as const;
@@ -43,6 +44,10 @@ const MockProviderSchema = z.strictObject({
   type: z.literal('mock'),
   /** Delay before each answer, to imitate a real upstream in benchmarks. */
   latency_ms: z.number().int().nonnegative().default(0),
+  /** Streaming ("stream": true): content chunks per answer; 0 = one chunk per word of the echoed text. */
+  stream_chunks: z.number().int().nonnegative().default(0),
+  /** Streaming: delay before each chunk (latency_ms still comes before the first). */
+  stream_delay_ms: z.number().int().nonnegative().default(0),
 });
 
 const OpenAiProviderSchema = z.strictObject({
@@ -52,6 +57,8 @@ const OpenAiProviderSchema = z.strictObject({
   timeout_ms: positiveInt.default(DEFAULTS.providerTimeoutMs),
   /** Upper bound on concurrent connections to this upstream. */
   connections: positiveInt.default(64),
+  /** Streaming: the longest wait for the upstream's next bytes once its response started; longer is upstream_idle_timeout. */
+  stream_idle_timeout_ms: positiveInt.default(DEFAULTS.streamIdleTimeoutMs),
 });
 
 export const ProviderSchema = z.discriminatedUnion('type', [MockProviderSchema, OpenAiProviderSchema]);
@@ -72,7 +79,7 @@ export const ConfigSchema = z
         workers: positiveInt.max(64).optional(),
       })
       .prefault({}),
-    providers: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'), ProviderSchema).default({ mock: { type: 'mock', latency_ms: 0 } }),
+    providers: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'), ProviderSchema).default({ mock: { type: 'mock', latency_ms: 0, stream_chunks: 0, stream_delay_ms: 0 } }),
     plugins: z.array(PluginEntrySchema).default([]),
   })
   .superRefine((cfg, ctx) => {

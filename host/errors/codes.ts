@@ -34,6 +34,14 @@ export const ErrorCode = {
   upstreamTimeout: 'upstream_timeout',
   upstreamError: 'upstream_error',
   upstreamBadResponse: 'upstream_bad_response',
+  // upstream, once a stream has started (sent as an error event when chunks were already sent)
+  upstreamStreamError: 'upstream_stream_error',
+  upstreamBadChunk: 'upstream_bad_chunk',
+  upstreamIdleTimeout: 'upstream_idle_timeout',
+  upstreamStreamTruncated: 'upstream_stream_truncated',
+
+  // the client went away before the answer was complete
+  clientClosed: 'client_closed',
 
   internal: 'internal_error',
 } as const;

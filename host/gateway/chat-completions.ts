@@ -1,12 +1,15 @@
 import { z } from 'zod';
-import type { HttpRequest, HttpResponse, LlmRequest } from '../abi/types.js';
+import type { HttpRequest, HttpResponse, LlmError, LlmRequest } from '../abi/types.js';
 import { jsonPath } from '../config/load.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 import type { Exchange } from '../pipeline/invoke.js';
 import { type LlmResult, parseTarget, runLlm } from '../pipeline/llm.js';
+import { runLlmStream, type StreamProviderCall } from '../pipeline/stream.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import type { Provider } from '../providers/provider.js';
-import { jsonResponse, llmErrorResponse } from './http-errors.js';
+import { clientSignal } from './edge.js';
+import { jsonResponse, llmErrorResponse, statusFor } from './http-errors.js';
+import { sseResponse } from './sse.js';
 
 const ChatBody = z.looseObject({
   model: z.string().min(1),
@@ -38,7 +41,6 @@ export function parseChatRequest(req: HttpRequest, providers: Map<string, Provid
     throw new GatewayError(ErrorCode.invalidRequest, `${jsonPath(issue.path)}: ${issue.message}`);
   }
   const { model, messages, fallbacks = [], stream = false, ...params } = parsed.data;
-  if (stream) throw new GatewayError(ErrorCode.invalidRequest, 'stream: streaming responses are not supported by this gateway version; send "stream": false');
   const primary = target(model, 'model', providers);
   return {
     llm: { ...primary, messages: messages as LlmRequest['messages'], stream, params },
@@ -46,16 +48,51 @@ export function parseChatRequest(req: HttpRequest, providers: Map<string, Provid
   };
 }
 
+function unknownProvider(r: LlmRequest): { error: LlmError } {
+  // A plugin rewrote the target to a provider that does not exist.
+  return { error: { message: `unknown provider "${r.provider}"`, type: 'invalid_request_error', code: ErrorCode.unknownProvider, status: 400, allow_fallbacks: null, provider: r.provider, model: r.model } };
+}
+
+/**
+ * "stream": true. Errors before the first chunk (all attempts failed) are ordinary
+ * JSON error responses; after it, the answer is a 200 event stream whose failures
+ * are error events.
+ */
+async function streamChatCompletions(
+  req: HttpRequest,
+  llm: LlmRequest,
+  fallbacks: { provider: string; model: string }[],
+  plugins: readonly LoadedPlugin[],
+  providers: Map<string, Provider>,
+  ex: Exchange,
+): Promise<HttpResponse> {
+  const signal = clientSignal(req) ?? new AbortController().signal;
+  const open: StreamProviderCall = async (r, s) => {
+    const provider = providers.get(r.provider);
+    return provider ? provider.stream(r, s) : unknownProvider(r);
+  };
+  let outcome;
+  try {
+    outcome = await runLlmStream(plugins, llm, fallbacks, open, ex, signal);
+  } catch (e) {
+    if (e instanceof GatewayError && e.code === ErrorCode.clientClosed) {
+      // Nobody is left to read an answer: an empty stream, so no post-hook runs for it either.
+      ex.log.info({ rid: ex.ctx.requestId }, 'client closed the connection before the stream started');
+      return { status: statusFor(e.code), headers: {}, stream: new ReadableStream({ start: (c) => c.close() }) };
+    }
+    throw e;
+  }
+  if (outcome.error) return llmErrorResponse(outcome.error, outcome.attemptErrors);
+  return sseResponse(outcome.stream);
+}
+
 /** POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks). */
 export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: Map<string, Provider>, ex: Exchange): Promise<HttpResponse> {
   const { llm, fallbacks } = parseChatRequest(req, providers);
+  if (llm.stream) return streamChatCompletions(req, llm, fallbacks, plugins, providers, ex);
   const callProvider = async (r: LlmRequest): Promise<LlmResult> => {
     const provider = providers.get(r.provider);
-    if (!provider) {
-      // A plugin rewrote the target to a provider that does not exist.
-      return { error: { message: `unknown provider "${r.provider}"`, type: 'invalid_request_error', code: ErrorCode.unknownProvider, status: 400, allow_fallbacks: null, provider: r.provider, model: r.model } };
-    }
-    return provider.complete(r);
+    return provider ? provider.complete(r) : unknownProvider(r);
   };
   const outcome = await runLlm(plugins, llm, fallbacks, callProvider, ex);
   if (outcome.result.response) return jsonResponse(200, outcome.result.response);

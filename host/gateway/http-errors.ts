@@ -1,5 +1,6 @@
 import type { HttpResponse, LlmError } from '../abi/types.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
+import type { StreamFault } from '../pipeline/stream.js';
 import { PluginFailure } from '../runtime/failure.js';
 
 // The only place that maps error codes to HTTP statuses and error bodies.
@@ -18,6 +19,12 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.upstreamBadResponse]: 502,
   [ErrorCode.upstreamError]: 502,
   [ErrorCode.upstreamTimeout]: 504,
+  [ErrorCode.upstreamStreamError]: 502,
+  [ErrorCode.upstreamBadChunk]: 502,
+  [ErrorCode.upstreamStreamTruncated]: 502,
+  [ErrorCode.upstreamIdleTimeout]: 504,
+  // nginx's "client closed request": only ever logged, nobody is left to read it
+  [ErrorCode.clientClosed]: 499,
 };
 
 export function statusFor(code: ErrorCode): number {
@@ -32,18 +39,21 @@ export function jsonResponse(status: number, value: unknown, headers: Record<str
  * A gateway error as an HTTP response. A plugin failure names the plugin, the
  * hook and the code, but none of the plugin's internals (trap messages stay in the log).
  */
-export function errorResponse(e: GatewayError): HttpResponse {
+function errorBody(e: GatewayError): { error: Record<string, unknown> } {
   if (e instanceof PluginFailure) {
     const message = `plugin "${e.plugin}" failed in ${e.hook} (${e.code})`;
-    return jsonResponse(statusFor(e.code), { error: { message, type: 'plugin_failure', code: e.code, plugin: e.plugin, hook: e.hook } });
+    return { error: { message, type: 'plugin_failure', code: e.code, plugin: e.plugin, hook: e.hook } };
   }
   const type = statusFor(e.code) < 500 ? 'invalid_request_error' : 'gateway_error';
-  return jsonResponse(statusFor(e.code), { error: { message: e.message, type, code: e.code } });
+  return { error: { message: e.message, type, code: e.code } };
 }
 
-/** An LLM error (from a provider or a plugin) as the client sees it. */
-export function llmErrorResponse(error: LlmError, attempts: LlmError[]): HttpResponse {
-  const body: Record<string, unknown> = {
+export function errorResponse(e: GatewayError): HttpResponse {
+  return jsonResponse(statusFor(e.code), errorBody(e));
+}
+
+function llmErrorBody(error: LlmError): Record<string, unknown> {
+  return {
     message: error.message,
     type: error.type ?? 'upstream_error',
     code: error.code ?? ErrorCode.upstreamError,
@@ -51,8 +61,30 @@ export function llmErrorResponse(error: LlmError, attempts: LlmError[]): HttpRes
     provider: error.provider,
     model: error.model,
   };
+}
+
+/** An LLM error (from a provider or a plugin) as the client sees it. */
+export function llmErrorResponse(error: LlmError, attempts: LlmError[]): HttpResponse {
+  const body = llmErrorBody(error);
   if (attempts.length > 1) body.attempts = attempts;
   return jsonResponse(error.status ?? 502, { error: body });
+}
+
+/**
+ * Why a stream ended early, as the payload of its last event: the same
+ * OpenAI error shape (and codes) a non-streamed answer would have had.
+ */
+export function streamErrorEvent(fault: StreamFault): { error: Record<string, unknown> } {
+  switch (fault.kind) {
+    case 'llm':
+      return { error: llmErrorBody(fault.error) };
+    case 'hook':
+      return { error: { message: fault.error.message, type: 'plugin_error', code: fault.error.code ?? ErrorCode.pluginRejected, plugin: fault.plugin } };
+    case 'plugin':
+      return errorBody(fault.failure);
+    default:
+      return { error: { message: 'internal gateway error (see the gateway log)', type: 'gateway_error', code: ErrorCode.internal } };
+  }
 }
 
 export function internalError(): HttpResponse {

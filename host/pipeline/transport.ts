@@ -83,7 +83,7 @@ async function runInterceptor(p: LoadedPlugin, req: HttpRequest, ex: Exchange): 
 /**
  * Runs one HTTP request through the transport layer: pre-hooks in order, the
  * core (unless a pre-hook short-circuited at plugin k), then post-hooks in
- * reverse for the plugins before k (or all of them).
+ * reverse for the plugins before k (or all of them); none for a streamed response.
  */
 export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRequest, core: CoreHandler, ex: Exchange): Promise<HttpResponse> {
   let ran = plugins.length;
@@ -104,6 +104,9 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
   }
 
   resp ??= await core(req);
+  // A streamed response is not a body a post-hook could see: its chunks go through
+  // http_transport_stream_chunk_hook instead (SEMANTICS.md).
+  if (resp.stream) return resp;
 
   for (let i = ran - 1; i >= 0; i--) {
     const p = plugins[i];

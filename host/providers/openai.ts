@@ -1,15 +1,27 @@
 import { Pool, errors as undiciErrors } from 'undici';
-import type { LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
+import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
+import { DEFAULTS } from '../config/schema.js';
 import { ErrorCode } from '../errors/codes.js';
 import type { LlmResult } from '../pipeline/llm.js';
+import { LlmStreamError, responseToChunk, type StreamStart } from '../pipeline/stream.js';
 import type { Provider } from './provider.js';
+import { type SseEvent, SseParser, SseTooLarge } from './sse-parser.js';
 
 export interface OpenAiOptions {
   baseUrl: string;
   apiKey?: string;
   timeoutMs: number;
   connections: number;
+  /** Streaming: the longest wait for the upstream's next bytes once its response started. */
+  streamIdleTimeoutMs?: number;
 }
+
+/** The largest single event accepted from an upstream stream (a chunk is a few hundred bytes). */
+const MAX_EVENT_BYTES = 1024 * 1024;
+/** What is read, at most, after [DONE] so the connection can go back to the pool. */
+const MAX_TRAILER_BYTES = 64 * 1024;
+
+type Body = AsyncIterable<Buffer> & { destroy(err?: Error): unknown; text(): Promise<string> };
 
 /**
  * Any OpenAI-compatible upstream (`POST {base_url}/chat/completions`). Uses
@@ -19,6 +31,7 @@ export interface OpenAiOptions {
 export class OpenAiProvider implements Provider {
   private readonly pool: Pool;
   private readonly basePath: string;
+  private readonly idleMs: number;
 
   constructor(
     readonly name: string,
@@ -26,33 +39,52 @@ export class OpenAiProvider implements Provider {
   ) {
     const url = new URL(opts.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, '');
+    this.idleMs = opts.streamIdleTimeoutMs ?? DEFAULTS.streamIdleTimeoutMs;
     this.pool = new Pool(url.origin, { connections: opts.connections, pipelining: 1, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   }
 
-  private error(req: LlmRequest, status: number, code: string, message: string, type = 'upstream_error'): LlmResult {
+  private error(req: LlmRequest, status: number, code: string, message: string, type = 'upstream_error'): LlmResult & { error: LlmError } {
     const error: LlmError = { message, type, code, status, allow_fallbacks: null, provider: this.name, model: req.model };
     return { error };
   }
 
-  async complete(req: LlmRequest): Promise<LlmResult> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  private headers(accept: string): Record<string, string> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept };
     if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
+    return headers;
+  }
+
+  /** The request never got an answer: timeout or unreachable. */
+  private requestFailed(req: LlmRequest, e: unknown): LlmResult & { error: LlmError } {
+    const err = e as Error & { code?: string };
+    if (err.name === 'TimeoutError' || err instanceof undiciErrors.HeadersTimeoutError) {
+      return this.error(req, 504, ErrorCode.upstreamTimeout, `provider "${this.name}" did not answer within ${this.opts.timeoutMs} ms`);
+    }
+    return this.error(req, 502, ErrorCode.upstreamUnreachable, `provider "${this.name}" is unreachable: ${err.code ?? err.message}`);
+  }
+
+  /** A non-2xx answer, with the upstream's own message, type and code when it sent an OpenAI error. */
+  private statusError(req: LlmRequest, statusCode: number, text: string, json: unknown): LlmResult & { error: LlmError } {
+    const upstream = (json as { error?: { message?: unknown; type?: unknown; code?: unknown } } | undefined)?.error;
+    const message = typeof upstream?.message === 'string' ? upstream.message : text.slice(0, 500) || `HTTP ${statusCode}`;
+    const type = typeof upstream?.type === 'string' ? upstream.type : 'upstream_error';
+    const code = typeof upstream?.code === 'string' ? upstream.code : ErrorCode.upstreamError;
+    return this.error(req, statusCode, code, `provider "${this.name}": ${message}`, type);
+  }
+
+  async complete(req: LlmRequest): Promise<LlmResult> {
     const body = JSON.stringify({ ...req.params, model: req.model, messages: req.messages, stream: false });
     let res;
     try {
       res = await this.pool.request({
         method: 'POST',
         path: `${this.basePath}/chat/completions`,
-        headers,
+        headers: this.headers('application/json'),
         body,
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
     } catch (e) {
-      const err = e as Error & { code?: string };
-      if (err.name === 'TimeoutError' || err instanceof undiciErrors.HeadersTimeoutError) {
-        return this.error(req, 504, ErrorCode.upstreamTimeout, `provider "${this.name}" did not answer within ${this.opts.timeoutMs} ms`);
-      }
-      return this.error(req, 502, ErrorCode.upstreamUnreachable, `provider "${this.name}" is unreachable: ${err.code ?? err.message}`);
+      return this.requestFailed(req, e);
     }
     let text: string;
     try {
@@ -60,19 +92,8 @@ export class OpenAiProvider implements Provider {
     } catch (e) {
       return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" broke off its answer: ${(e as Error).message}`);
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (res.statusCode < 200 || res.statusCode > 299) {
-      const upstream = (json as { error?: { message?: unknown; type?: unknown; code?: unknown } } | undefined)?.error;
-      const message = typeof upstream?.message === 'string' ? upstream.message : text.slice(0, 500) || `HTTP ${res.statusCode}`;
-      const type = typeof upstream?.type === 'string' ? upstream.type : 'upstream_error';
-      const code = typeof upstream?.code === 'string' ? upstream.code : ErrorCode.upstreamError;
-      return this.error(req, res.statusCode, code, `provider "${this.name}": ${message}`, type);
-    }
+    const json = parseJson(text);
+    if (res.statusCode < 200 || res.statusCode > 299) return this.statusError(req, res.statusCode, text, json);
     const r = json as Partial<LlmResponse> | undefined;
     if (!r || typeof r !== 'object' || !Array.isArray(r.choices)) {
       return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" answered ${res.statusCode} without a chat completion (no "choices")`);
@@ -80,7 +101,148 @@ export class OpenAiProvider implements Provider {
     return { response: r as LlmResponse };
   }
 
+  /**
+   * Streams with `"stream": true`: the upstream's server-sent events are parsed as
+   * they arrive and each chunk is handed on when the gateway pulls the next one,
+   * so the upstream is read no faster than the client reads (TCP backpressure).
+   * The response headers must come within timeout_ms; after that, any wait for
+   * the upstream's next bytes longer than stream_idle_timeout_ms ends the stream.
+   */
+  async stream(req: LlmRequest, signal: AbortSignal): Promise<StreamStart> {
+    const body = JSON.stringify({ ...req.params, model: req.model, messages: req.messages, stream: true });
+    let res;
+    try {
+      res = await this.pool.request({
+        method: 'POST',
+        path: `${this.basePath}/chat/completions`,
+        headers: this.headers('text/event-stream'),
+        body,
+        signal,
+        headersTimeout: this.opts.timeoutMs,
+        // Idle time is measured here only while the gateway waits for the upstream,
+        // never while a slow client holds the stream back.
+        bodyTimeout: 0,
+      });
+    } catch (e) {
+      if (signal.aborted) return this.error(req, 499, ErrorCode.clientClosed, 'the client closed the connection');
+      return this.requestFailed(req, e);
+    }
+    const ok = res.statusCode >= 200 && res.statusCode <= 299;
+    const type = String(res.headers['content-type'] ?? '');
+    if (ok && type.includes('text/event-stream')) return { chunks: this.relay(res.body as unknown as Body, req, signal) };
+
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (e) {
+      return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" broke off its answer: ${(e as Error).message}`);
+    }
+    const json = parseJson(text);
+    if (!ok) return this.statusError(req, res.statusCode, text, json);
+    // An upstream that ignores "stream": its full completion becomes a one-chunk stream.
+    const r = json as Partial<LlmResponse> | undefined;
+    if (r && typeof r === 'object' && Array.isArray(r.choices)) {
+      const chunk = responseToChunk(r as LlmResponse);
+      return { chunks: (async function* () { yield chunk; })() };
+    }
+    return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" answered ${res.statusCode} (${type || 'no content-type'}) to a streaming request, neither an event stream nor a chat completion`);
+  }
+
+  private streamError(req: LlmRequest, code: string, message: string, status = 502, type = 'upstream_error'): LlmStreamError {
+    return new LlmStreamError({ message: `provider "${this.name}": ${message}`, type, code, status, allow_fallbacks: null, provider: this.name, model: req.model });
+  }
+
+  private async *relay(body: Body, req: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
+    const parser = new SseParser(MAX_EVENT_BYTES);
+    const it = body[Symbol.asyncIterator]();
+    let idle = false;
+    let done = false;
+    const onIdle = () => {
+      idle = true;
+      body.destroy(new Error('idle timeout'));
+    };
+    try {
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        const timer = setTimeout(onIdle, this.idleMs);
+        try {
+          r = await it.next();
+        } catch (e) {
+          if (idle) throw this.streamError(req, ErrorCode.upstreamIdleTimeout, `sent nothing for ${this.idleMs} ms (stream_idle_timeout_ms)`, 504);
+          if (signal.aborted) throw this.streamError(req, ErrorCode.clientClosed, 'the client closed the connection', 499);
+          const err = e as Error & { code?: string };
+          throw this.streamError(req, ErrorCode.upstreamStreamTruncated, `the stream broke off before [DONE] (${err.code ?? err.message})`);
+        } finally {
+          clearTimeout(timer);
+        }
+        if (r.done) throw this.streamError(req, ErrorCode.upstreamStreamTruncated, 'closed the stream before [DONE]');
+        let events: SseEvent[];
+        try {
+          events = parser.push(r.value);
+        } catch (e) {
+          if (e instanceof SseTooLarge) throw this.streamError(req, ErrorCode.upstreamBadChunk, e.message);
+          throw e;
+        }
+        for (const ev of events) {
+          if (ev.data === '[DONE]') {
+            done = true;
+            return;
+          }
+          yield this.parseChunk(ev, req);
+        }
+      }
+    } finally {
+      if (done) void this.drain(it, body);
+      else body.destroy();
+    }
+  }
+
+  /** After [DONE]: reads what little is left so the connection can be reused; bounded in bytes and time. */
+  private async drain(it: AsyncIterator<Buffer>, body: Body): Promise<void> {
+    const timer = setTimeout(() => body.destroy(), Math.min(this.idleMs, 5000));
+    try {
+      let bytes = 0;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        bytes += r.value.length;
+        if (bytes > MAX_TRAILER_BYTES) {
+          body.destroy();
+          break;
+        }
+      }
+    } catch {
+      // destroyed or broken: the connection is closed instead of reused
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private parseChunk(ev: SseEvent, req: LlmRequest): LlmChunk {
+    const v = parseJson(ev.data) as Record<string, unknown> | undefined;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) {
+      throw this.streamError(req, ErrorCode.upstreamBadChunk, `sent a chunk that is not a JSON object: ${JSON.stringify(ev.data.slice(0, 200))}`);
+    }
+    const upstream = v.error as { message?: unknown; type?: unknown; code?: unknown } | undefined;
+    if (upstream || ev.event === 'error') {
+      const message = typeof upstream?.message === 'string' ? upstream.message : ev.data.slice(0, 500);
+      const code = typeof upstream?.code === 'string' ? upstream.code : ErrorCode.upstreamStreamError;
+      const type = typeof upstream?.type === 'string' ? upstream.type : 'upstream_error';
+      throw this.streamError(req, code, `error in the stream: ${message}`, 502, type);
+    }
+    if (!Array.isArray(v.choices)) throw this.streamError(req, ErrorCode.upstreamBadChunk, 'sent a chunk without "choices"');
+    return v;
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

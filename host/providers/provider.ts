@@ -1,9 +1,17 @@
 import type { LlmRequest } from '../abi/types.js';
 import type { LlmResult } from '../pipeline/llm.js';
+import type { StreamStart } from '../pipeline/stream.js';
 
 /** An upstream that answers chat completions. Errors come back as results, never as exceptions. */
 export interface Provider {
   readonly name: string;
   complete(req: LlmRequest): Promise<LlmResult>;
+  /**
+   * Opens a streamed completion. Resolves with an error when the upstream refused
+   * before streaming (status, unreachable, timeout), else with the chunks, pulled one
+   * at a time; a chunk source throws LlmStreamError when the stream breaks. Aborting
+   * `signal` aborts the upstream request.
+   */
+  stream(req: LlmRequest, signal: AbortSignal): Promise<StreamStart>;
   close(): Promise<void>;
 }

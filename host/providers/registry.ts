@@ -10,8 +10,14 @@ export function createProviders(config: Config['providers']): Map<string, Provid
     providers.set(
       name,
       p.type === 'mock'
-        ? new MockProvider(name, p.latency_ms)
-        : new OpenAiProvider(name, { baseUrl: p.base_url, apiKey: p.api_key, timeoutMs: p.timeout_ms, connections: p.connections }),
+        ? new MockProvider(name, { latencyMs: p.latency_ms, streamChunks: p.stream_chunks, streamDelayMs: p.stream_delay_ms })
+        : new OpenAiProvider(name, {
+            baseUrl: p.base_url,
+            apiKey: p.api_key,
+            timeoutMs: p.timeout_ms,
+            connections: p.connections,
+            streamIdleTimeoutMs: p.stream_idle_timeout_ms,
+          }),
     );
   }
   return providers;

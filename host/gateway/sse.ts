@@ -1,0 +1,55 @@
+import type { HttpResponse } from '../abi/types.js';
+import type { ChunkStream } from '../pipeline/stream.js';
+import { streamErrorEvent } from './http-errors.js';
+
+// OpenAI's streaming wire format: one `data: <json>` event per chunk, then
+// `data: [DONE]`; a stream that fails ends with `data: {"error": {...}}` and no
+// [DONE].
+
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache',
+  // Proxies in front of the gateway (nginx) must not buffer the events either.
+  'x-accel-buffering': 'no',
+};
+
+const DONE_EVENT = Buffer.from('data: [DONE]\n\n');
+
+function dataEvent(value: unknown): Uint8Array {
+  return Buffer.from(`data: ${JSON.stringify(value)}\n\n`);
+}
+
+/**
+ * The chunk stream as a response body. Pull-based (highWaterMark 0): the next
+ * chunk is produced only when the HTTP layer asks for more, which it does only
+ * once the socket has taken the previous one, so a slow client slows the
+ * plugins and the upstream down instead of filling memory. Cancelling the body
+ * (the client went away) cancels the stream.
+ */
+export function sseBody(stream: ChunkStream): ReadableStream<Uint8Array> {
+  let closed = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const ev = await stream.next();
+        if (closed) return;
+        if (ev.type === 'chunk') {
+          controller.enqueue(dataEvent(ev.chunk));
+          return;
+        }
+        closed = true;
+        controller.enqueue(ev.type === 'done' ? DONE_EVENT : dataEvent(streamErrorEvent(ev.fault)));
+        controller.close();
+      },
+      cancel(reason) {
+        closed = true;
+        stream.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+export function sseResponse(stream: ChunkStream): HttpResponse {
+  return { status: 200, headers: { ...SSE_HEADERS }, stream: sseBody(stream) };
+}
