@@ -4,5 +4,7 @@
 import type { BenchPart } from '../types.js';
 import { gatewayThroughput } from './gateway-throughput.js';
 import { hookRoundTrip } from './hook-roundtrip.js';
+import { isolation } from './isolation.js';
+import { streaming } from './streaming.js';
 
-export const PARTS: readonly BenchPart[] = [hookRoundTrip, gatewayThroughput];
+export const PARTS: readonly BenchPart[] = [hookRoundTrip, gatewayThroughput, isolation, streaming];
