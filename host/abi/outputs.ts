@@ -279,8 +279,8 @@ export interface HookOutputs {
 }
 
 /**
- * The validator for each hook's output. Runs in the plugin worker, so a bad
- * output discards the instance like a trap does, and decoding costs the main thread nothing.
+ * The validator for each hook's output. The worker pool runs it on every
+ * answer; an output it refuses is a failure like a trap: the instance is discarded.
  */
 export const OUTPUT_PARSERS: { [H in keyof HookOutputs]: (bytes: Uint8Array | null) => HookOutputs[H] } = {
   init: parseInitOutput,

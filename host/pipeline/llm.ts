@@ -16,7 +16,7 @@ export interface LlmOutcome {
 }
 
 /** The hook to call for a phase: the current name, or the legacy one if only that is exported. */
-function hookFor<C extends HookName, L extends HookName>(p: LoadedPlugin, current: C, legacy: L): C | L | null {
+export function hookFor<C extends HookName, L extends HookName>(p: LoadedPlugin, current: C, legacy: L): C | L | null {
   if (p.has(current)) return current;
   if (p.has(legacy)) return legacy;
   return null;

@@ -3,7 +3,8 @@ import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.j
 import { DEFAULTS } from '../config/schema.js';
 import { ErrorCode } from '../errors/codes.js';
 import type { LlmResult } from '../pipeline/llm.js';
-import { LlmStreamError, responseToChunk, type StreamStart } from '../pipeline/stream.js';
+import { responseToChunk } from '../pipeline/chunks.js';
+import { LlmStreamError, type StreamStart } from '../pipeline/stream.js';
 import type { Provider } from './provider.js';
 import { type SseEvent, SseParser, SseTooLarge } from './sse-parser.js';
 
