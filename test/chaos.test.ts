@@ -21,7 +21,7 @@ const FAULTY = [
   { name: 'div-zero', fixture: 'div-zero-llm', kind: 'trap' },
   { name: 'stack', fixture: 'stack-overflow-llm', kind: 'trap' },
   { name: 'garbage', fixture: 'garbage-llm', kind: 'bad_output' },
-  { name: 'oversized', fixture: 'oversized-llm', kind: 'bad_output', extra: { max_output_bytes: 65536 } },
+  { name: 'oversized', fixture: 'oversized-llm', kind: 'output_too_large', extra: { max_output_bytes: 65536 } },
   { name: 'hook-error', fixture: 'hook-error-llm', kind: 'hook_error' },
   { name: 'bomb', fixture: 'memory-bomb', kind: 'memory', extra: { memory_limit_mb: 16 } },
   { name: 'loop', fixture: 'loop-llm', kind: 'timeout', extra: { timeout_ms: LOOP_TIMEOUT_MS } },

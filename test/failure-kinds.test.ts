@@ -18,7 +18,7 @@ const CASES: { fixture: string; kind: string; code: string; status: number; extr
   { fixture: 'stack-overflow-llm', kind: 'trap', code: ErrorCode.pluginTrap, status: 500 },
   { fixture: 'abort-llm', kind: 'trap', code: ErrorCode.pluginTrap, status: 500 },
   { fixture: 'garbage-llm', kind: 'bad_output', code: ErrorCode.pluginBadOutput, status: 500 },
-  { fixture: 'oversized-llm', kind: 'bad_output', code: ErrorCode.pluginBadOutput, status: 500, extra: { max_output_bytes: 65536 } },
+  { fixture: 'oversized-llm', kind: 'output_too_large', code: ErrorCode.pluginOutputTooLarge, status: 500, extra: { max_output_bytes: 65536 } },
   { fixture: 'hook-error-llm', kind: 'hook_error', code: ErrorCode.pluginHookError, status: 500 },
   { fixture: 'memory-bomb', kind: 'memory', code: ErrorCode.pluginMemory, status: 500, extra: { memory_limit_mb: 8 } },
   { fixture: 'loop-llm', kind: 'timeout', code: ErrorCode.pluginTimeout, status: 504, extra: { timeout_ms: 100 } },

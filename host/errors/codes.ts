@@ -15,6 +15,7 @@ export const ErrorCode = {
   pluginTrap: 'plugin_trap',
   pluginMemory: 'plugin_memory',
   pluginBadOutput: 'plugin_bad_output',
+  pluginOutputTooLarge: 'plugin_output_too_large',
   pluginHookError: 'plugin_hook_error',
   pluginUnavailable: 'plugin_unavailable',
   pluginCircuitOpen: 'plugin_circuit_open',

@@ -19,7 +19,7 @@ export class GatewayMetrics implements HookObserver {
   readonly registry = new Registry();
   private readonly hookCalls = new Counter({ name: 'sandgate_plugin_calls_total', help: 'Plugin hook calls, by plugin and hook', labelNames: ['plugin', 'hook'], registers: [this.registry] });
   private readonly hookSeconds = new Histogram({ name: 'sandgate_plugin_call_duration_seconds', help: 'Plugin hook call latency (round trip through the worker)', labelNames: ['plugin', 'hook'], buckets: HOOK_BUCKETS, registers: [this.registry] });
-  private readonly failures = new Counter({ name: 'sandgate_plugin_failures_total', help: 'Plugin failures, by kind (timeout, trap, memory, bad_output, hook_error, unavailable)', labelNames: ['plugin', 'hook', 'kind'], registers: [this.registry] });
+  private readonly failures = new Counter({ name: 'sandgate_plugin_failures_total', help: 'Plugin failures, by kind (timeout, trap, memory, bad_output, output_too_large, hook_error, unavailable)', labelNames: ['plugin', 'hook', 'kind'], registers: [this.registry] });
   private readonly circuitRejects = new Counter({ name: 'sandgate_plugin_circuit_rejections_total', help: 'Hook calls not made because the plugin circuit was open', labelNames: ['plugin', 'hook'], registers: [this.registry] });
   private readonly circuit = new Gauge({ name: 'sandgate_plugin_circuit_state', help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open', labelNames: ['plugin'], registers: [this.registry] });
   private readonly instanceRestarts = new Counter({ name: 'sandgate_plugin_instance_restarts_total', help: 'Plugin instances discarded after a failure and created anew', labelNames: ['plugin'], registers: [this.registry] });

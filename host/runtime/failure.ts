@@ -2,13 +2,14 @@ import { ErrorCode, GatewayError } from '../errors/codes.js';
 
 /** How a plugin call can fail (the label used in metrics and logs). */
 /** `circuit_open` is the one kind where the plugin was not called at all (its breaker refused). */
-export type FailureKind = 'timeout' | 'trap' | 'memory' | 'bad_output' | 'hook_error' | 'unavailable' | 'circuit_open';
+export type FailureKind = 'timeout' | 'trap' | 'memory' | 'bad_output' | 'output_too_large' | 'hook_error' | 'unavailable' | 'circuit_open';
 
 const CODE_OF: Record<FailureKind, GatewayError['code']> = {
   timeout: ErrorCode.pluginTimeout,
   trap: ErrorCode.pluginTrap,
   memory: ErrorCode.pluginMemory,
   bad_output: ErrorCode.pluginBadOutput,
+  output_too_large: ErrorCode.pluginOutputTooLarge,
   hook_error: ErrorCode.pluginHookError,
   unavailable: ErrorCode.pluginUnavailable,
   circuit_open: ErrorCode.pluginCircuitOpen,

@@ -159,7 +159,8 @@ async function invoke(inst: Instance, hook: string, input: Uint8Array, rid: stri
 
 function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; message: string } {
   const message = (e as Error)?.message ?? String(e);
-  if (e instanceof OutputTooLarge || (e instanceof GatewayError && e.code === 'plugin_bad_output')) return { kind: 'bad_output', message };
+  if (e instanceof OutputTooLarge) return { kind: 'output_too_large', message };
+  if (e instanceof GatewayError && e.code === 'plugin_bad_output') return { kind: 'bad_output', message };
   if (message.startsWith('Plugin-originated error: ')) return { kind: 'hook_error', message: message.slice(25) };
   // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
   // Allocators grow in steps (Go by 4 MiB arenas), so "near the cap" means within one such step.
