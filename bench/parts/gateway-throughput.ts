@@ -6,12 +6,12 @@
 // per request (from /proc/<pid>/stat, all threads).
 
 import { readFile } from 'node:fs/promises';
-import autocannon from 'autocannon';
+import { type LoadResult, runLoad } from '../load.js';
 import { pinSelf, processCpuMicros, selfAffinity } from '../children.js';
 import { type GatewayChild, startGatewayChild } from '../gateway-child.js';
 import { CHAT_BODY, CLIENT_HEADERS } from '../payloads.js';
 import { minimalPlugin, samplePlugin } from '../plugins.js';
-import { fmt, fmtInt, fmtPct, fmtSigned, mean, Samples, spread } from '../stats.js';
+import { fmt, fmtInt, fmtPct, fmtSigned, mean, spread } from '../stats.js';
 import type { BenchPart, Cell, PartContext, Section, TargetResult } from '../types.js';
 
 const CONNECTIONS = 50;
@@ -53,46 +53,10 @@ interface RunResult {
   workers: number | undefined;
 }
 
-interface LoadResult {
-  ok: number;
-  bad: number;
-  errors: number;
-  latencyMs: Samples;
-  elapsedS: number;
-}
-
-/** One autocannon run of `seconds`, with a wall-clock guard; counts and times responses itself. */
+/** One load run against the chat route, as a client with realistic headers would send it. */
 function load(url: string, seconds: number): Promise<LoadResult> {
-  const latencyMs = new Samples(1_000_000);
-  let ok = 0;
-  let bad = 0;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    let guard: NodeJS.Timeout | undefined = undefined;
-    const inst = autocannon(
-      {
-        url: `${url}/v1/chat/completions`,
-        method: 'POST',
-        connections: CONNECTIONS,
-        duration: seconds,
-        timeout: 10,
-        headers: Object.fromEntries(Object.entries(CLIENT_HEADERS).filter(([k]) => k !== 'host' && k !== 'content-length')),
-        body: CHAT_BODY,
-      },
-      (err, result) => {
-        clearTimeout(guard);
-        if (err) return reject(err);
-        resolve({ ok, bad, errors: result.errors + result.timeouts, latencyMs, elapsedS: (performance.now() - started) / 1000 });
-      },
-    );
-    inst.on('response', (_client, status, _bytes, ms) => {
-      if (status >= 200 && status < 300) {
-        ok++;
-        latencyMs.add(ms);
-      } else bad++;
-    });
-    guard = setTimeout(() => inst.stop(), (seconds + 5) * 1000);
-  });
+  const headers = Object.fromEntries(Object.entries(CLIENT_HEADERS).filter(([k]) => k !== 'host' && k !== 'content-length'));
+  return runLoad({ url: `${url}/v1/chat/completions`, method: 'POST', connections: CONNECTIONS, seconds, headers, body: CHAT_BODY });
 }
 
 async function hooksPerRequest(file: string): Promise<number> {

@@ -14,12 +14,12 @@
 //    in flight. Healthy req/s and latency percentiles side by side, same run.
 
 import path from 'node:path';
-import autocannon from 'autocannon';
+import { type LoadResult, runLoad } from '../load.js';
 import { pinSelf, selfAffinity } from '../children.js';
 import { type GatewayChild, startGatewayChild } from '../gateway-child.js';
 import { CHAT_BODY, CLIENT_HEADERS } from '../payloads.js';
 import { samplePlugin } from '../plugins.js';
-import { fmt, fmtInt, fmtPct, Samples, summarize, type Summary } from '../stats.js';
+import { fmt, fmtInt, fmtPct, summarize, type Summary } from '../stats.js';
 import type { BenchPart, Cell, PartContext, Section, Table } from '../types.js';
 
 /** The looping plugin's deadline (plugins[].timeout_ms). */
@@ -123,45 +123,10 @@ async function probe(gw: GatewayChild): Promise<void> {
   if (res.status !== 200) throw new Error(`probe GET /v1/models answered ${res.status}: ${text.slice(0, 500)}`);
 }
 
-interface LoadResult {
-  ok: number;
-  bad: number;
-  errors: number;
-  latencyMs: Samples;
-  elapsedS: number;
-}
-
-/** One autocannon run of GET /v1/models for `seconds`, with a wall-clock guard; counts and times responses itself. */
+/** One load run of GET /v1/models: transport hooks only, never the looping LLM hook. */
 function healthyLoad(url: string, seconds: number): Promise<LoadResult> {
-  const latencyMs = new Samples(1_000_000);
-  let ok = 0;
-  let bad = 0;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    let guard: NodeJS.Timeout | undefined = undefined;
-    const inst = autocannon(
-      {
-        url: `${url}/v1/models`,
-        method: 'GET',
-        connections: HEALTHY_CONNECTIONS,
-        duration: seconds,
-        timeout: 10,
-        headers: Object.fromEntries(Object.entries(CLIENT_HEADERS).filter(([k]) => k !== 'host' && k !== 'content-length' && k !== 'content-type')),
-      },
-      (err, result) => {
-        clearTimeout(guard);
-        if (err) return reject(err);
-        resolve({ ok, bad, errors: result.errors + result.timeouts, latencyMs, elapsedS: (performance.now() - started) / 1000 });
-      },
-    );
-    inst.on('response', (_client, status, _bytes, ms) => {
-      if (status >= 200 && status < 300) {
-        ok++;
-        latencyMs.add(ms);
-      } else bad++;
-    });
-    guard = setTimeout(() => inst.stop(), (seconds + 5) * 1000);
-  });
+  const headers = Object.fromEntries(Object.entries(CLIENT_HEADERS).filter(([k]) => k !== 'host' && k !== 'content-length' && k !== 'content-type'));
+  return runLoad({ url: `${url}/v1/models`, method: 'GET', connections: HEALTHY_CONNECTIONS, seconds, headers });
 }
 
 /** Keeps `concurrency` chat requests (which reach the looping hook) in flight until stopped. */

@@ -73,17 +73,21 @@ export class OpenAiProvider implements Provider {
     return this.error(req, statusCode, code, `provider "${this.name}": ${message}`, type);
   }
 
+  /** POST {base_url}/chat/completions with the request as its body. */
+  private post(req: LlmRequest, stream: boolean, opts: { signal: AbortSignal; headersTimeout?: number; bodyTimeout?: number }) {
+    return this.pool.request({
+      method: 'POST',
+      path: `${this.basePath}/chat/completions`,
+      headers: this.headers(stream ? 'text/event-stream' : 'application/json'),
+      body: JSON.stringify({ ...req.params, model: req.model, messages: req.messages, stream }),
+      ...opts,
+    });
+  }
+
   async complete(req: LlmRequest): Promise<LlmResult> {
-    const body = JSON.stringify({ ...req.params, model: req.model, messages: req.messages, stream: false });
     let res;
     try {
-      res = await this.pool.request({
-        method: 'POST',
-        path: `${this.basePath}/chat/completions`,
-        headers: this.headers('application/json'),
-        body,
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
+      res = await this.post(req, false, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
     } catch (e) {
       return this.requestFailed(req, e);
     }
@@ -110,14 +114,9 @@ export class OpenAiProvider implements Provider {
    * the upstream's next bytes longer than stream_idle_timeout_ms ends the stream.
    */
   async stream(req: LlmRequest, signal: AbortSignal): Promise<StreamStart> {
-    const body = JSON.stringify({ ...req.params, model: req.model, messages: req.messages, stream: true });
     let res;
     try {
-      res = await this.pool.request({
-        method: 'POST',
-        path: `${this.basePath}/chat/completions`,
-        headers: this.headers('text/event-stream'),
-        body,
+      res = await this.post(req, true, {
         signal,
         headersTimeout: this.opts.timeoutMs,
         // Idle time is measured here only while the gateway waits for the upstream,
