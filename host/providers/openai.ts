@@ -73,6 +73,16 @@ export class OpenAiProvider implements Provider {
     return this.error(req, statusCode, code, `provider "${this.name}": ${message}`, type);
   }
 
+  /** Reads a whole (non-streamed) answer; one the upstream breaks off is upstream_bad_response. */
+  private async readAnswer(req: LlmRequest, body: { text(): Promise<string> }): Promise<{ text: string; json: unknown } | (LlmResult & { error: LlmError })> {
+    try {
+      const text = await body.text();
+      return { text, json: parseJson(text) };
+    } catch (e) {
+      return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" broke off its answer: ${(e as Error).message}`);
+    }
+  }
+
   /** POST {base_url}/chat/completions with the request as its body. */
   private post(req: LlmRequest, stream: boolean, opts: { signal: AbortSignal; headersTimeout?: number; bodyTimeout?: number }) {
     return this.pool.request({
@@ -91,13 +101,9 @@ export class OpenAiProvider implements Provider {
     } catch (e) {
       return this.requestFailed(req, e);
     }
-    let text: string;
-    try {
-      text = await res.body.text();
-    } catch (e) {
-      return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" broke off its answer: ${(e as Error).message}`);
-    }
-    const json = parseJson(text);
+    const answer = await this.readAnswer(req, res.body);
+    if ('error' in answer) return answer;
+    const { text, json } = answer;
     if (res.statusCode < 200 || res.statusCode > 299) return this.statusError(req, res.statusCode, text, json);
     const r = json as Partial<LlmResponse> | undefined;
     if (!r || typeof r !== 'object' || !Array.isArray(r.choices)) {
@@ -131,13 +137,9 @@ export class OpenAiProvider implements Provider {
     const type = String(res.headers['content-type'] ?? '');
     if (ok && type.includes('text/event-stream')) return { chunks: this.relay(res.body as unknown as Body, req, signal) };
 
-    let text: string;
-    try {
-      text = await res.body.text();
-    } catch (e) {
-      return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" broke off its answer: ${(e as Error).message}`);
-    }
-    const json = parseJson(text);
+    const answer = await this.readAnswer(req, res.body);
+    if ('error' in answer) return answer;
+    const { text, json } = answer;
     if (!ok) return this.statusError(req, res.statusCode, text, json);
     // An upstream that ignores "stream": its full completion becomes a one-chunk stream.
     const r = json as Partial<LlmResponse> | undefined;
