@@ -9,6 +9,7 @@ import type { Exchange, HookObserver } from '../pipeline/invoke.js';
 import { runTransport } from '../pipeline/transport.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import type { Provider } from '../providers/provider.js';
+import { PluginFailure } from '../runtime/failure.js';
 import { chatCompletions } from './chat-completions.js';
 import { toHttpRequest, toResponse } from './edge.js';
 import { errorResponse, internalError, jsonResponse } from './http-errors.js';
@@ -66,7 +67,7 @@ export function createApp(deps: AppDeps): Hono {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
     const rid = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const ex: Exchange = { ctx: new RequestContext(rid), log: deps.log, observer: deps.observer };
+    const ex: Exchange = { ctx: new RequestContext(rid), log: deps.log, observer: deps.observer, clientSignal: () => c.req.raw.signal };
     const plugins = deps.plugins();
     let resp: HttpResponse;
     try {
@@ -76,7 +77,7 @@ export function createApp(deps: AppDeps): Hono {
           return await route(r, plugins, deps, ex);
         } catch (e) {
           // Client errors and 404s are ordinary responses: transport post-hooks see them too.
-          if (isGatewayError(e) && !('kind' in e)) return errorResponse(e);
+          if (isGatewayError(e) && !(e instanceof PluginFailure)) return errorResponse(e);
           throw e;
         }
       }, ex);

@@ -7,7 +7,6 @@ import { type LlmResult, parseTarget, runLlm } from '../pipeline/llm.js';
 import { runLlmStream, type StreamProviderCall } from '../pipeline/stream.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import type { Provider } from '../providers/provider.js';
-import { clientSignal } from './edge.js';
 import { jsonResponse, llmErrorResponse, statusFor } from './http-errors.js';
 import { sseResponse } from './sse.js';
 
@@ -59,14 +58,13 @@ function unknownProvider(r: LlmRequest): { error: LlmError } {
  * are error events.
  */
 async function streamChatCompletions(
-  req: HttpRequest,
   llm: LlmRequest,
   fallbacks: { provider: string; model: string }[],
   plugins: readonly LoadedPlugin[],
   providers: Map<string, Provider>,
   ex: Exchange,
 ): Promise<HttpResponse> {
-  const signal = clientSignal(req) ?? new AbortController().signal;
+  const signal = ex.clientSignal?.() ?? new AbortController().signal;
   const open: StreamProviderCall = async (r, s) => {
     const provider = providers.get(r.provider);
     return provider ? provider.stream(r, s) : unknownProvider(r);
@@ -89,7 +87,7 @@ async function streamChatCompletions(
 /** POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks). */
 export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: Map<string, Provider>, ex: Exchange): Promise<HttpResponse> {
   const { llm, fallbacks } = parseChatRequest(req, providers);
-  if (llm.stream) return streamChatCompletions(req, llm, fallbacks, plugins, providers, ex);
+  if (llm.stream) return streamChatCompletions(llm, fallbacks, plugins, providers, ex);
   const callProvider = async (r: LlmRequest): Promise<LlmResult> => {
     const provider = providers.get(r.provider);
     return provider ? provider.complete(r) : unknownProvider(r);

@@ -4,18 +4,6 @@ import type { HttpRequest, HttpResponse } from '../abi/types.js';
 // The edge between Hono and the pipeline: Hono's Context becomes plain data
 // here and nowhere else, so the pipeline never imports hono.
 
-// The client connection's abort signal (aborted when the client disconnects
-// before the response is complete), kept beside the plain request rather than
-// in it: HttpRequest crosses to plugins, a signal must not.
-// Looked up lazily: @hono/node-server creates the signal on first access, and only
-// streams need it.
-const signals = new WeakMap<HttpRequest, () => AbortSignal>();
-
-/** The signal of the connection a request came on (streaming aborts its upstream with it). */
-export function clientSignal(req: HttpRequest): AbortSignal | undefined {
-  return signals.get(req)?.();
-}
-
 export async function toHttpRequest(c: Context): Promise<HttpRequest> {
   const url = new URL(c.req.url);
   const headers: Record<string, string> = {};
@@ -31,7 +19,6 @@ export async function toHttpRequest(c: Context): Promise<HttpRequest> {
     const body = new Uint8Array(await c.req.arrayBuffer());
     if (body.length) req.body = body;
   }
-  signals.set(req, () => c.req.raw.signal);
   return req;
 }
 

@@ -18,6 +18,11 @@ export interface Exchange {
   ctx: RequestContext;
   log: Logger;
   observer?: HookObserver;
+  /**
+   * Aborted when the client disconnects (streaming stops its upstream and hooks with it).
+   * A function because @hono/node-server creates the signal on first access, and only streams need it.
+   */
+  clientSignal?: () => AbortSignal;
 }
 
 /** Applies on_error: fail-open turns a failure into "continue" (null); fail-closed ends the request. */
