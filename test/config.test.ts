@@ -120,7 +120,7 @@ describe('command line', () => {
     assert.match(r.stderr, /gone/);
   });
 
-  it('serves on --host/--port and exits 0 on SIGTERM after calling cleanup', async () => {
+  it('serves on --host/--port and exits 0 on SIGTERM (cleanup itself: shutdown.test.ts)', async () => {
     const file = tempConfig({ plugins: [{ name: 'wat', path: fixture('set-header') }] });
     const child = spawn(process.execPath, [CLI, '--config', file, '--port', '0', '--host', '127.0.0.1'], { cwd: ROOT });
     let out = '';

@@ -93,8 +93,11 @@ describe('a plugin using only the Extism kernel', () => {
   let gw: TestGateway;
   after(() => gw?.close());
 
-  it('loads and its get_name answer is read through output_set', async () => {
+  it('loads, gets its input through Extism and answers through output_set', async () => {
     gw = await startTestGateway({ plugins: [{ name: 'ext', path: fixture('extism-echo-name') }] });
-    assert.deepEqual([...gw.plugins[0].hooks].sort(), ['get_name']);
+    assert.deepEqual([...gw.plugins[0].hooks].sort(), ['get_name', 'http_transport_pre_hook']);
+    // The hook answers 418 only when its envelope arrived in Extism's input, and only through output_set.
+    const r = await gw.get('/anything');
+    assert.equal(r.status, 418);
   });
 });

@@ -39,7 +39,9 @@ describe('graceful shutdown', () => {
     const inFlight = Array.from({ length: 4 }, () =>
       fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CHAT('finish me')) }),
     );
-    await new Promise((r) => setTimeout(r, 20));
+    // Signal only once all four are inside the gateway (hello-world logs each transport pre-hook):
+    // a request not yet accepted when the listener closes is rightly refused.
+    while ((gw.output().match(/HTTPTransportPreHook called/g) ?? []).length < 4) await new Promise((r) => setTimeout(r, 5));
     const exited = new Promise<number | null>((resolve) => gw.child.on('exit', resolve));
     gw.child.kill('SIGTERM');
     const responses = await Promise.all(inFlight);
