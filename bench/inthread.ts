@@ -1,10 +1,10 @@
 // A plugin called on the benchmark's own thread, without the worker pool: the
-// cost of the Extism call and the guest's work alone. It mirrors what a plugin
-// worker does per call (host/runtime/worker/entry.ts) minus the thread
-// crossing, deadline and failure handling.
+// cost of the Extism call and the guest's work alone. It uses the same guest
+// wrapper as a plugin worker (host/runtime/sandbox/guest.ts) minus the thread
+// crossing, deadline, log budget and failure handling.
 
 import { encode } from '../host/abi/codec.js';
-import { ABI_VERSION, HOST_MODULE } from '../host/abi/version.js';
+import { ABI_VERSION } from '../host/abi/version.js';
 import { compilePlugin } from '../host/runtime/compile.js';
 
 export interface InThreadPlugin {
@@ -17,49 +17,45 @@ export interface InThreadPlugin {
  * workers start with --disable-warning=ExperimentalWarning; this process cannot).
  * Loaded lazily, with that one warning silenced.
  */
-async function loadExtism(): Promise<typeof import('@extism/extism').default> {
+async function loadGuest(): Promise<typeof import('../host/runtime/sandbox/guest.js').Guest> {
   const emit = process.emitWarning;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
     if (String(typeof warning === 'string' ? warning : warning.message).includes('WASI')) return;
     (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
   }) as typeof process.emitWarning;
   try {
-    return (await import('@extism/extism')).default;
+    return (await import('../host/runtime/sandbox/guest.js')).Guest;
   } finally {
     process.emitWarning = emit;
   }
 }
 
 export async function inThreadPlugin(name: string, file: string): Promise<InThreadPlugin> {
-  const createPlugin = await loadExtism();
+  const Guest = await loadGuest();
   const compiled = await compilePlugin(name, file, 64);
-  let memory: WebAssembly.Memory | null = null;
   let input: Uint8Array = new Uint8Array(0);
   let output: Uint8Array | null = null;
-  const mem = () => {
-    if (!memory) throw new Error('the module exports no "memory"');
-    return memory.buffer;
-  };
-  const plugin = await createPlugin(compiled.module, {
-    useWasi: compiled.useWasi,
-    functions: {
-      [HOST_MODULE]: {
-        input_length: () => input.length,
-        input_read: (_cc: unknown, dst: number) => void new Uint8Array(mem(), dst, input.length).set(input),
-        output_write: (_cc: unknown, src: number, len: number) => void (output = new Uint8Array(mem().slice(src, src + len))),
-        log: () => {},
-      },
-    },
+  const guest = await Guest.create({
+    module: compiled.module,
+    hasInitialize: compiled.hasInitialize,
+    maxVarBytes: 1 << 20,
+    kernelBytesPerCall: 64 << 20,
+    hostFunctions: {
+      input_length: () => input.length,
+      input_read: (_cc: unknown, dst: number) => void new Uint8Array(guest.requireMemory().buffer, dst, input.length).set(input),
+      output_write: (_cc: unknown, src: number, len: number) => void (output = new Uint8Array(guest.requireMemory().buffer.slice(src, src + len))),
+      log: () => {},
+    } as never,
+    write: () => {},
+    logger: console,
   });
-  const exported = (await plugin.getInstance()).exports.memory;
-  memory = exported instanceof WebAssembly.Memory ? exported : null;
 
   const call = async (hook: string, bytes: Uint8Array): Promise<Uint8Array | null> => {
     input = bytes;
     output = null;
-    const out = await plugin.call(hook, compiled.usesExtismInput ? bytes : undefined);
-    return output ?? out?.bytes() ?? null;
+    const out = await guest.call(hook, compiled.usesExtismInput ? bytes : undefined);
+    return output ?? out;
   };
   if (compiled.hooks.has('init')) await call('init', encode({ abi: ABI_VERSION, name, config: {} }));
-  return { call, close: () => plugin.close() };
+  return { call, close: () => guest.close() };
 }

@@ -12,6 +12,8 @@ export const DEFAULTS = {
   initTimeoutMs: 10_000,
   memoryLimitMb: 64,
   maxOutputBytes: 8 * 1024 * 1024,
+  maxVarBytes: 1024 * 1024,
+  maxLogBytesPerCall: 16 * 1024,
   providerTimeoutMs: 60_000,
   streamIdleTimeoutMs: 30_000,
   breakerFailureThreshold: 5,
@@ -31,6 +33,10 @@ export const PluginEntrySchema = z.strictObject({
   init_timeout_ms: positiveInt.default(DEFAULTS.initTimeoutMs),
   memory_limit_mb: positiveInt.max(4096).default(DEFAULTS.memoryLimitMb),
   max_output_bytes: positiveInt.default(DEFAULTS.maxOutputBytes),
+  /** Extism variables (var_set) one instance may hold, keys included. */
+  max_var_bytes: positiveInt.default(DEFAULTS.maxVarBytes),
+  /** Log text one call may write (host log calls, Extism log_*, WASI stdout and stderr); the rest is dropped and counted. */
+  max_log_bytes_per_call: positiveInt.default(DEFAULTS.maxLogBytesPerCall),
   circuit_breaker: z
     .strictObject({
       /** Consecutive failures that open the circuit; 0 disables it. */

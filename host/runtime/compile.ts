@@ -3,13 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { checkAbiVersion } from '../abi/version.js';
 import { HOOKS, type HookName } from '../abi/types.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
-import { limitMemory } from './memory-limit.js';
+import { WASI_FUNCTIONS } from './sandbox/guest-wasi.js';
+import { sandboxModule } from './sandbox/sandbox-module.js';
 
 export interface CompiledPlugin {
   module: WebAssembly.Module;
   /** Hooks the module exports; the pipeline never calls the others. */
   hooks: ReadonlySet<HookName>;
-  useWasi: boolean;
+  /** A WASI reactor: its `_initialize` runs once per instance (sandbox/guest.ts). */
+  hasInitialize: boolean;
   usesExtismInput: boolean;
   sha256: string;
   bytes: number;
@@ -18,7 +20,7 @@ export interface CompiledPlugin {
 const PAGE = 64 * 1024;
 
 /**
- * Reads, caps and compiles one plugin version. Compiled once per version: every
+ * Reads, sandboxes (sandbox/sandbox-module.ts) and compiles one plugin version. Compiled once per version: every
  * instance in every worker is created from this Module (about 0.1 ms each).
  */
 export async function compilePlugin(name: string, file: string, memoryLimitMb: number): Promise<CompiledPlugin> {
@@ -32,8 +34,8 @@ export async function compilePlugin(name: string, file: string, memoryLimitMb: n
   if (!WebAssembly.validate(raw)) {
     throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${name}": ${file} is not a valid WebAssembly module (corrupt or truncated? rebuild it)`, { plugin: name });
   }
-  const capped = limitMemory(raw, Math.floor((memoryLimitMb * 1024 * 1024) / PAGE), name);
-  const module = await WebAssembly.compile(capped);
+  const sandboxed = sandboxModule(raw, { memoryPages: Math.floor((memoryLimitMb * 1024 * 1024) / PAGE), wasiFunctions: WASI_FUNCTIONS }, name);
+  const module = await WebAssembly.compile(sandboxed.bytes);
   checkAbiVersion(module, name, file);
 
   const exported = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name));
@@ -41,7 +43,7 @@ export async function compilePlugin(name: string, file: string, memoryLimitMb: n
   return {
     module,
     hooks: new Set(HOOKS.filter((h) => exported.has(h))),
-    useWasi: imports.some((i) => i.module === 'wasi_snapshot_preview1'),
+    hasInitialize: sandboxed.hasInitialize,
     usesExtismInput: imports.some((i) => i.module === 'extism:host/env' && i.name.startsWith('input_')),
     sha256: createHash('sha256').update(raw).digest('hex'),
     bytes: raw.length,

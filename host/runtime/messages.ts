@@ -14,7 +14,8 @@ export interface PluginSpec {
   module: WebAssembly.Module;
   /** MessagePack InitInput, sent to every new instance's init. */
   initInput: Uint8Array;
-  useWasi: boolean;
+  /** A WASI reactor: run `_initialize` once per instance. */
+  hasInitialize: boolean;
   /** The module reads its input through Extism's kernel (input_load_*), so the input must be stored there. */
   usesExtismInput: boolean;
   hasInit: boolean;
@@ -22,6 +23,10 @@ export interface PluginSpec {
   /** Guest linear memory cap, in 64 KiB pages (also baked into the module's limits). */
   memoryPages: number;
   maxOutputBytes: number;
+  /** Extism variables one instance may hold (max_var_bytes). */
+  maxVarBytes: number;
+  /** Log text (log calls, stdout, stderr) one call may write (max_log_bytes_per_call). */
+  maxLogBytesPerCall: number;
 }
 
 /** What a worker is started with. */

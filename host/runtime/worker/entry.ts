@@ -4,14 +4,14 @@
 // only way to stop a WASM loop (EXTISM-NOTES.md, "Timeouts").
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import createPlugin, { type Plugin } from '@extism/extism';
 import { parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
 import type { InitOutput } from '../../abi/types.js';
 import { GatewayError } from '../../errors/codes.js';
-import { HOST_MODULE } from '../../abi/version.js';
 import { Channel, HOOK_NAMES, INPUT_OFF, LOG_CAP, LOG_OFF, LOG_RECORD_HEADER, OUTPUT_CAP, OUTPUT_OFF, RID_OFF, W } from '../channel.js';
 import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
+import { Guest, GuestLimitExceeded } from '../sandbox/guest.js';
+import { GuestExit } from '../sandbox/guest-wasi.js';
 
 const PAGE = 64 * 1024;
 /** 4 MiB: the largest step a common guest allocator grows by. */
@@ -24,8 +24,7 @@ const { i32, u8 } = channel;
 
 interface Instance {
   spec: PluginSpec;
-  plugin: Plugin;
-  memory: WebAssembly.Memory | null;
+  guest: Guest;
 }
 
 /** The call in progress. One at a time per thread, so a module-level slot is exact. */
@@ -47,6 +46,14 @@ interface CurrentCall {
    * still sees every line, in order, before the answer.
    */
   posted: boolean;
+  /** Log bytes this call wrote, and what went over max_log_bytes_per_call. */
+  logBytes: number;
+  droppedBytes: number;
+  droppedLines: number;
+  /** Text written to WASI stdout (1) and stderr (2) not yet ended by a newline. */
+  partial: [string, string, string];
+  /** The end of what the guest wrote to stderr, kept even past the budget: a panic's message is usually there. */
+  stderrTail: string;
 }
 
 class OutputTooLarge extends Error {}
@@ -72,8 +79,7 @@ function ridOf(c: CurrentCall | null): string {
  * thread reads it with the call's answer, or at its deadline); otherwise, or
  * when the channel's log area is full, it is posted.
  */
-function postLog(level: number, pid: string, msg: string | Uint8Array): void {
-  if (level < minLogLevel) return;
+function emitLog(level: number, pid: string, msg: string | Uint8Array): void {
   const c = current;
   if (c?.viaChannel) {
     const len = typeof msg === 'string' ? Buffer.byteLength(msg) : msg.length;
@@ -103,12 +109,72 @@ function postLog(level: number, pid: string, msg: string | Uint8Array): void {
   post({ t: 'log', level, pid, rid: ridOf(c), msg: text });
 }
 
-/** The fast-path host functions (ABI.md §4.2): bulk copies straight into and out of guest memory. */
-function hostFunctions(inst: { memory: WebAssembly.Memory | null; spec: PluginSpec }) {
-  const mem = () => {
-    if (!inst.memory) throw new Error('the module exports no "memory"');
-    return inst.memory.buffer;
+/**
+ * How much of `len` more log bytes a call may write (max_log_bytes_per_call).
+ * What may not is counted, and reported once at the call's end.
+ */
+function logAllowance(c: CurrentCall | null, spec: PluginSpec, len: number): number {
+  if (!c) return len;
+  const taken = Math.min(len, Math.max(0, spec.maxLogBytesPerCall - c.logBytes));
+  c.logBytes += taken;
+  if (taken < len) {
+    c.droppedBytes += len - taken;
+    c.droppedLines++;
+  }
+  return taken;
+}
+
+/** A guest's log line: filtered by level, then cut to what is left of the call's budget. */
+function postLog(level: number, spec: PluginSpec, msg: string | Uint8Array): void {
+  if (level < minLogLevel) return;
+  const bytes = typeof msg === 'string' ? Buffer.from(msg) : msg;
+  const taken = logAllowance(current, spec, bytes.length);
+  if (taken > 0) emitLog(level, spec.id, taken === bytes.length ? msg : bytes.subarray(0, taken));
+}
+
+const STREAM_LEVEL = [0, 1, 2] as const; // stdout is info, stderr warn
+const STREAM_NAME = ['stdin', 'stdout', 'stderr'] as const;
+const STDERR_TAIL = 1024;
+
+/** What the guest wrote to WASI stdout or stderr: complete lines go to the log, under the call's budget. */
+function guestWrite(spec: PluginSpec, fd: 1 | 2, bytes: Uint8Array): void {
+  const c = current;
+  if (!c) return; // outside any call (cannot happen: every guest entry runs inside one)
+  if (fd === 2) c.stderrTail = (c.stderrTail + Buffer.from(bytes.subarray(Math.max(0, bytes.length - STDERR_TAIL))).toString('utf8')).slice(-STDERR_TAIL);
+  const taken = logAllowance(c, spec, bytes.length);
+  if (taken === 0) return;
+  const lines = (c.partial[fd] + Buffer.from(bytes.subarray(0, taken)).toString('utf8')).split('\n');
+  c.partial[fd] = lines.pop()!;
+  for (const line of lines) if (STREAM_LEVEL[fd] >= minLogLevel) emitLog(STREAM_LEVEL[fd], spec.id, `${STREAM_NAME[fd]}: ${line}`);
+}
+
+/** Ends a call's logging: unfinished stdout/stderr lines, and one line for whatever went over the budget. */
+function finishLogs(c: CurrentCall, spec: PluginSpec): void {
+  for (const fd of [1, 2] as const) {
+    if (c.partial[fd] && STREAM_LEVEL[fd] >= minLogLevel) emitLog(STREAM_LEVEL[fd], spec.id, `${STREAM_NAME[fd]}: ${c.partial[fd]}`);
+    c.partial[fd] = '';
+  }
+  if (c.droppedBytes > 0) {
+    emitLog(2, spec.id, `log output over max_log_bytes_per_call (${spec.maxLogBytesPerCall} bytes): ${c.droppedBytes} bytes in ${c.droppedLines} writes dropped`);
+  }
+}
+
+/** The last line the guest wrote to stderr in the current call, for a failure's message. */
+function lastStderrLine(c: CurrentCall | null): string | undefined {
+  const line = c?.stderrTail.trimEnd().split('\n').pop()?.trim();
+  return line ? line.slice(0, 300) : undefined;
+}
+
+function newCall(pid: string, rid: string | null, input: Uint8Array, viaChannel: boolean): CurrentCall {
+  return {
+    pid, rid, input, output: null, viaChannel, channelOutput: -1, logUsed: 0, posted: false,
+    logBytes: 0, droppedBytes: 0, droppedLines: 0, partial: ['', '', ''], stderrTail: '',
   };
+}
+
+/** The fast-path host functions (ABI.md §4.2): bulk copies straight into and out of guest memory. */
+function hostFunctions(spec: PluginSpec, memory: () => WebAssembly.Memory) {
+  const mem = () => memory().buffer;
   return {
     input_length: () => current?.input.length ?? 0,
     input_read: (_cc: unknown, dst: number) => {
@@ -116,7 +182,7 @@ function hostFunctions(inst: { memory: WebAssembly.Memory | null; spec: PluginSp
       new Uint8Array(mem(), dst, input.length).set(input);
     },
     output_write: (_cc: unknown, src: number, len: number) => {
-      if (len > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${len} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
+      if (len > spec.maxOutputBytes) throw new OutputTooLarge(`output of ${len} bytes is over the limit of ${spec.maxOutputBytes}`);
       const c = current;
       if (!c) return;
       if (c.viaChannel && len <= OUTPUT_CAP) {
@@ -131,41 +197,54 @@ function hostFunctions(inst: { memory: WebAssembly.Memory | null; spec: PluginSp
     },
     log: (_cc: unknown, level: number, src: number, len: number) => {
       if (level < minLogLevel) return;
-      postLog(level, inst.spec.id, new Uint8Array(mem(), src, len));
+      postLog(level, spec, new Uint8Array(mem(), src, len));
     },
   };
 }
 
 /** Extism's own log_* imports (used by other PDKs) land in the gateway log too. */
-function extismLogger(pid: string): Console {
-  const at = (level: number) => (...args: unknown[]) => postLog(level, pid, args.map(String).join(' '));
+function extismLogger(spec: PluginSpec): Console {
+  const at = (level: number) => (...args: unknown[]) => postLog(level, spec, args.map(String).join(' '));
   return { trace: at(0), debug: at(0), info: at(1), log: at(1), warn: at(2), error: at(3) } as unknown as Console;
 }
 
 /** Runs an export outside a hook call (init, get_name, cleanup): the output comes back as bytes. */
 async function invoke(inst: Instance, hook: string, input: Uint8Array, rid: string): Promise<Uint8Array | null> {
-  current = { pid: inst.spec.id, rid, input, output: null, viaChannel: false, channelOutput: -1, logUsed: 0, posted: false };
+  const c = newCall(inst.spec.id, rid, input, false);
+  current = c;
   try {
-    const out = await inst.plugin.call(hook, inst.spec.usesExtismInput ? input : undefined);
-    if (current.output) return current.output;
+    const out = await inst.guest.call(hook, inst.spec.usesExtismInput ? input : undefined);
+    if (c.output) return c.output;
     if (!out) return null;
-    const bytes = out.bytes();
-    if (bytes.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${bytes.length} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
-    return bytes.slice();
+    if (out.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${out.length} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
+    return out.slice();
+  } catch (e) {
+    throw withStderr(e, c);
   } finally {
+    finishLogs(c, inst.spec);
     current = null;
   }
+}
+
+/** Adds the guest's last stderr line to a failure's message (a Go, Rust or C panic says why there). */
+function withStderr(e: unknown, c: CurrentCall): unknown {
+  const line = lastStderrLine(c);
+  if (line && e instanceof Error) e.message = `${e.message} (last stderr line: ${line})`;
+  return e;
 }
 
 function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; message: string } {
   const message = (e as Error)?.message ?? String(e);
   if (e instanceof OutputTooLarge) return { kind: 'output_too_large', message };
+  if (e instanceof GuestLimitExceeded) return { kind: 'memory', message };
+  if (e instanceof GuestExit) return { kind: 'trap', message };
   if (e instanceof GatewayError && e.code === 'plugin_bad_output') return { kind: 'bad_output', message };
   if (message.startsWith('Plugin-originated error: ')) return { kind: 'hook_error', message: message.slice(25) };
   // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
   // Allocators grow in steps (Go by 4 MiB arenas), so "near the cap" means within one such step.
-  if (inst?.memory) {
-    const pages = inst.memory.buffer.byteLength / PAGE;
+  const memory = inst?.guest.memory;
+  if (inst && memory) {
+    const pages = memory.buffer.byteLength / PAGE;
     const cap = inst.spec.memoryPages;
     const headroom = Math.min(Math.max(MEMORY_STEP_PAGES, cap / 10), cap / 2);
     if (pages >= cap - headroom) return { kind: 'memory', message: `linear memory at ${pages} of ${cap} pages (memory_limit_mb): ${message}` };
@@ -174,20 +253,46 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
 }
 
 async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init: InitOutput }> {
-  const holder: { memory: WebAssembly.Memory | null; spec: PluginSpec } = { memory: null, spec };
-  const plugin = await createPlugin(spec.module, {
-    useWasi: spec.useWasi,
-    logger: extismLogger(spec.id),
-    logLevel: 'info',
-    functions: { [HOST_MODULE]: hostFunctions(holder) },
-  });
-  const exported = (await plugin.getInstance()).exports.memory;
-  holder.memory = exported instanceof WebAssembly.Memory ? exported : null;
-  // The Memory object is stable; its ArrayBuffer is replaced on growth, so host functions read .buffer each time.
-  const inst: Instance = { spec, plugin, memory: holder.memory };
-  const init = parseInitOutput(spec.hasInit ? await invoke(inst, 'init', spec.initInput, '') : null);
-  if (init.error !== undefined) throw new Error(`init refused to start: ${init.error}`);
-  return { inst, init };
+  let guest: Guest | null = null;
+  const memory = () => {
+    if (!guest) throw new Error('the guest called a host function before it was instantiated');
+    return guest.requireMemory();
+  };
+  // _initialize runs inside Guest.create: it counts as a call, so its logs are bounded and its stderr kept.
+  const c = newCall(spec.id, '', new Uint8Array(0), false);
+  current = c;
+  try {
+    guest = await Guest.create({
+      module: spec.module,
+      hasInitialize: spec.hasInitialize,
+      maxVarBytes: spec.maxVarBytes,
+      kernelBytesPerCall: spec.memoryPages * PAGE,
+      hostFunctions: hostFunctions(spec, memory),
+      write: (fd, bytes) => guestWrite(spec, fd, bytes),
+      logger: extismLogger(spec),
+    });
+  } catch (e) {
+    throw withStderr(e, c);
+  } finally {
+    finishLogs(c, spec);
+    current = null;
+  }
+  const inst: Instance = { spec, guest };
+  try {
+    const init = parseInitOutput(spec.hasInit ? await invoke(inst, 'init', spec.initInput, '') : null);
+    if (init.error !== undefined) throw new Error(`init refused to start: ${init.error}`);
+    return { inst, init };
+  } catch (e) {
+    void guest.close();
+    throw e;
+  }
+}
+
+/** Drops an instance for good: after a failure its globals and heap may be inconsistent. */
+function discard(pid: string): void {
+  const inst = instances.get(pid);
+  instances.delete(pid);
+  void inst?.guest.close();
 }
 
 /** Returns the instance for a plugin, re-creating it if an earlier failure discarded it. */
@@ -203,11 +308,12 @@ async function instanceFor(pid: string): Promise<Instance> {
 
 /** Re-creates a discarded instance, then tells the main thread the worker may take work again. */
 async function recreate(pid: string): Promise<void> {
-  instances.delete(pid);
+  discard(pid);
   try {
     if (specs.has(pid)) await instanceFor(pid);
   } catch (err) {
-    postLog(3, pid, `could not re-create the instance after a failure: ${(err as Error).message}`);
+    const spec = specs.get(pid);
+    if (spec) postLog(3, spec, `could not re-create the instance after a failure: ${(err as Error).message}`);
   }
   post({ t: 'ready' });
 }
@@ -223,14 +329,13 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
     post({ t: 'failed', seq, kind: 'unavailable', message: inst.message, recycling: false });
     return;
   }
-  const c: CurrentCall = { pid, rid, input, output: null, viaChannel: true, channelOutput: -1, logUsed: 0, posted: false };
+  const c = newCall(pid, rid, input, true);
   Atomics.store(i32, W.LOG_USED, 0);
   current = c;
   try {
-    const out = await inst.plugin.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined);
-    let bytes = c.output;
-    if (c.channelOutput < 0 && !bytes && out) {
-      bytes = out.bytes();
+    let bytes = await inst.guest.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined);
+    if (c.channelOutput >= 0 || c.output) bytes = c.output;
+    else if (bytes) {
       if (bytes.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${bytes.length} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
       if (bytes.length <= OUTPUT_CAP) {
         u8.set(bytes, OUTPUT_OFF);
@@ -240,6 +345,7 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
         bytes = bytes.slice();
       }
     }
+    finishLogs(c, inst.spec);
     current = null;
     if (c.posted && !bytes && c.channelOutput >= 0) bytes = u8.slice(OUTPUT_OFF, OUTPUT_OFF + c.channelOutput);
     if (bytes || c.posted) {
@@ -250,10 +356,13 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
       Atomics.notify(i32, W.DONE_SEQ);
     }
   } catch (e) {
+    withStderr(e, c);
+    finishLogs(c, inst.spec);
     current = null;
     // The instance's globals and heap may be inconsistent after a trap: never reuse it.
-    instances.delete(pid);
-    post({ t: 'failed', seq, ...classify(e, inst), recycling: true });
+    const failure = classify(e, inst);
+    discard(pid);
+    post({ t: 'failed', seq, ...failure, recycling: true });
     await recreate(pid);
   }
 }
@@ -266,7 +375,7 @@ async function handle(msg: ToWorker): Promise<void> {
       try {
         const { inst, init } = await createInstance(msg.spec);
         instances.set(msg.spec.id, inst);
-        const name = msg.wantName && (await inst.plugin.functionExists('get_name')) ? parseNameOutput(await invoke(inst, 'get_name', new Uint8Array(0), '')) : undefined;
+        const name = msg.wantName && (await inst.guest.hasExport('get_name')) ? parseNameOutput(await invoke(inst, 'get_name', new Uint8Array(0), '')) : undefined;
         post({ t: 'loaded', seq: msg.seq, init, name });
       } catch (e) {
         specs.delete(msg.spec.id);
@@ -290,10 +399,10 @@ async function handle(msg: ToWorker): Promise<void> {
         try {
           await invoke(inst, 'cleanup', new Uint8Array(0), '');
         } catch (e) {
-          postLog(2, msg.pid, `cleanup failed: ${(e as Error).message}`);
+          postLog(2, inst.spec, `cleanup failed: ${(e as Error).message}`);
         }
       }
-      await inst?.plugin.close();
+      await inst?.guest.close();
       post({ t: 'done', seq: msg.seq, bytes: null });
       return;
     }

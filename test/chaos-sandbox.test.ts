@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../host/config/load.js';
+import { ErrorCode, GatewayError } from '../host/errors/codes.js';
+import { startGateway } from '../host/main/start-gateway.js';
+import { MAX_GLOBALS } from '../host/runtime/sandbox/sandbox-module.js';
+import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { metricValue } from './helpers/metrics.js';
+import { CLI, fixture, ROOT } from './helpers/paths.js';
+
+// The chaos suite, sandbox part: hostile modules that try to reach the host
+// process through WASI, or to make the gateway hold memory outside their
+// linear-memory cap (kernel blocks, variables, log output, tables, globals).
+// Each must cost at most its own call, and the gateway keeps serving.
+
+const NO_BREAKER = { failure_threshold: 0 };
+const tmp = mkdtempSync(path.join(tmpdir(), 'sandgate-sandbox-'));
+
+/** Threads, open descriptors and resident memory of a process, from /proc. */
+function processStats(pid: number): { threads: number; fds: number; rssMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)![1]);
+  return { threads: field('Threads'), fds: readdirSync(`/proc/${pid}/fd`).length, rssMiB: field('VmRSS') / 1024 };
+}
+
+/** Starts the CLI (a process of its own: a broken sandbox would stop it, not the test runner). */
+async function startCli(config: unknown): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const file = path.join(tmp, `config-${Date.now()}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const child = spawn(process.execPath, [CLI, '--config', file, '--port', '0'], { cwd: ROOT });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', () => {
+      const m = /"url":"([^"]+)"/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', () => reject(new Error(`gateway exited early:\n${out}`)));
+  });
+  return { child, url, output: () => out };
+}
+
+const chat = (url: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CHAT()) });
+
+/** Whether something accepts TCP connections on a loopback port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+describe('sandbox: WASI cannot reach the gateway process', () => {
+  it('signals are refused, a sleeping guest is stopped at its deadline, and nothing is left behind', async () => {
+    const gw = await startCli({
+      log_level: 'info',
+      runtime: { workers: 2 },
+      plugins: [
+        { name: 'signals', path: fixture('wasi-signals') },
+        { name: 'sleeper', path: fixture('wasi-sleep'), timeout_ms: 100, on_error: 'fail-open', circuit_breaker: NO_BREAKER },
+      ],
+    });
+    const pid = gw.child.pid!;
+    try {
+      // Warm up, then take the baseline.
+      assert.equal((await chat(gw.url)).status, 200);
+      await new Promise((r) => setTimeout(r, 500));
+      const baseline = processStats(pid);
+
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const started = Date.now();
+        const res = await chat(gw.url);
+        statuses.push(res.status);
+        await res.arrayBuffer();
+        // The 60 s sleep ends at the 100 ms deadline (plus a worker hand-over), not after 60 s.
+        assert.ok(Date.now() - started < 5000, `request ${i} took ${Date.now() - started} ms`);
+      }
+      // Every signal was refused (the signals plugin traps on any success: fail-closed, so a 500),
+      // and the sleeper failed open: every request is answered 200.
+      assert.deepEqual(statuses, Array(20).fill(200));
+      assert.equal(gw.child.exitCode, null, 'the gateway is still running');
+      assert.equal(await listening(9229), false, "SIGUSR1 did not open Node's inspector");
+
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      assert.equal(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'sleeper', kind: 'timeout' }), 21, 'the warm-up and the 20 calls timed out');
+      assert.equal(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'signals' }), 0);
+
+      // Each timeout replaced a worker; the replaced threads and their descriptors are gone.
+      let now = processStats(pid);
+      for (let i = 0; i < 40 && (now.threads > baseline.threads + 2 || now.fds > baseline.fds + 4); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        now = processStats(pid);
+      }
+      assert.ok(now.threads <= baseline.threads + 2, `threads ${baseline.threads} -> ${now.threads}`);
+      assert.ok(now.fds <= baseline.fds + 4, `open descriptors ${baseline.fds} -> ${now.fds}`);
+      assert.ok(now.rssMiB <= baseline.rssMiB + 150, `RSS ${baseline.rssMiB.toFixed(0)} -> ${now.rssMiB.toFixed(0)} MiB`);
+    } finally {
+      const exited = new Promise<number | null>((resolve) => gw.child.on('exit', resolve));
+      gw.child.kill('SIGTERM');
+      assert.equal(await exited, 0, `SIGTERM still drains and exits 0:\n${gw.output().slice(-2000)}`);
+    }
+  });
+
+  describe('in process', () => {
+    let gw: TestGateway;
+    before(async () => {
+      gw = await startTestGateway({
+        plugins: [
+          { name: 'probe', path: fixture('wasi-probe') },
+          { name: 'exit', path: fixture('wasi-exit'), enabled: true, on_error: 'fail-open', circuit_breaker: NO_BREAKER },
+          { name: 'close-stdio', path: fixture('wasi-close-stdio'), on_error: 'fail-open', circuit_breaker: NO_BREAKER },
+        ],
+      });
+    });
+    after(() => gw.close());
+
+    it('a reactor gets clocks, random and stdout in _initialize, and no arguments, environment, files or other descriptors', async () => {
+      const res = await gw.post('/v1/chat/completions', CHAT());
+      assert.equal(res.status, 200, res.text);
+      assert.ok(gw.logs.some((l) => l.plugin === 'probe' && l.msg === 'stdout: initialized'), '_initialize wrote to stdout, and it reached the log');
+    });
+
+    it('proc_exit fails only the call, with the panic message from stderr in the failure', async () => {
+      const res = await gw.post('/v1/chat/completions', CHAT(), { 'x-request-id': 'exit-1' });
+      assert.equal(res.status, 200, 'exit and close-stdio fail open');
+      const failure = gw.logs.find((l) => l.rid === 'exit-1' && l.plugin === 'exit' && l.kind === 'trap');
+      assert.ok(failure, 'the exit is logged as a trap of that call');
+      assert.match(String(failure.err ?? failure.msg), /exited with code 2.*last stderr line: panic: boom/);
+      assert.ok(gw.logs.some((l) => l.rid === 'exit-1' && l.plugin === 'exit' && /^stderr: panic: boom/.test(l.msg)), 'stderr reached the log with the request id');
+    });
+
+    it('closing stdio changes nothing for the gateway', async () => {
+      for (let i = 0; i < 3; i++) assert.equal((await gw.post('/v1/chat/completions', CHAT())).status, 200);
+      process.stdout.write(''); // still open
+      const metrics = await (await gw.get('/metrics')).text;
+      assert.ok(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'close-stdio', kind: 'trap' }) >= 3);
+    });
+  });
+});
+
+describe('sandbox: memory outside the linear-memory cap is bounded', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      plugins: [
+        { name: 'stdout-flood', path: fixture('stdout-flood'), max_log_bytes_per_call: 8192 },
+        { name: 'log-flood', path: fixture('log-flood') },
+        { name: 'table-grow', path: fixture('table-grow') },
+      ],
+    });
+  });
+  after(() => gw.close());
+
+  it('log output (host log, stdout) is cut at max_log_bytes_per_call, and the rest is counted once', async () => {
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 10; i++) {
+      const res = await gw.post('/v1/chat/completions', CHAT(), { 'x-request-id': `flood-${i}` });
+      assert.equal(res.status, 200);
+    }
+    for (const [plugin, budget] of [['stdout-flood', 8192], ['log-flood', 16384]] as const) {
+      const lines = gw.logs.filter((l) => l.rid === 'flood-3' && l.plugin === plugin);
+      const bytes = lines.reduce((n, l) => n + Buffer.byteLength(l.msg), 0);
+      // Each kept line carries a short prefix ("stdout: "); the budget counts the guest's bytes.
+      assert.ok(bytes <= budget + 512, `${plugin} logged ${bytes} bytes in one call`);
+      assert.ok(bytes >= budget / 2, `${plugin} still logged within its budget (${bytes} bytes)`);
+      const dropped = lines.filter((l) => /over max_log_bytes_per_call/.test(l.msg));
+      assert.equal(dropped.length, 1, `${plugin}: one line says what was dropped`);
+    }
+    // 10 calls each tried to log 7.4 MiB; well under that stayed.
+    assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'the floods did not stay in memory');
+  });
+
+  it('a table cannot grow past the host limit', async () => {
+    const res = await gw.post('/v1/chat/completions', CHAT());
+    assert.equal(res.status, 200, 'table.grow by 200,000 returned -1');
+  });
+});
+
+describe('sandbox: Extism kernel blocks and variables count as the plugin\'s memory', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      plugins: [
+        { name: 'var-flood', path: fixture('var-flood'), on_error: 'fail-open', circuit_breaker: NO_BREAKER },
+        { name: 'kernel-flood', path: fixture('kernel-flood'), memory_limit_mb: 16, on_error: 'fail-open', circuit_breaker: NO_BREAKER },
+      ],
+    });
+  });
+  after(() => gw.close());
+
+  it('var_set past max_var_bytes and kernel allocations past memory_limit_mb fail the call as plugin_memory', async () => {
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 10; i++) assert.equal((await gw.post('/v1/chat/completions', CHAT())).status, 200);
+    const metrics = await (await gw.get('/metrics')).text;
+    assert.equal(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'var-flood', kind: 'memory' }), 10);
+    assert.equal(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'kernel-flood', kind: 'memory' }), 10);
+    assert.ok(gw.logs.some((l) => l.plugin === 'var-flood' && /max_var_bytes/.test(String(l.err))));
+    assert.ok(gw.logs.some((l) => l.plugin === 'kernel-flood' && /memory_limit_mb/.test(String(l.err))));
+    // Without the bounds: 15 MiB of variables and hundreds of MiB of blocks per call.
+    assert.ok(process.memoryUsage().rss - before < 128 * 1024 * 1024, `RSS grew ${((process.memoryUsage().rss - before) / 2 ** 20).toFixed(0)} MiB`);
+  });
+});
+
+describe('sandbox: modules the sandbox cannot hold are refused at load, saying why', () => {
+  async function loadFails(file: string): Promise<GatewayError> {
+    const config = parseConfig({ log_level: 'silent', server: { port: 0 }, plugins: [{ name: 'hostile', path: file }] }, { baseDir: ROOT });
+    try {
+      const gw = await startGateway(config);
+      await gw.close();
+    } catch (e) {
+      assert.ok(e instanceof GatewayError, String(e));
+      assert.equal(e.code, ErrorCode.pluginLoadFailed);
+      return e;
+    }
+    assert.fail('the gateway started');
+  }
+
+  it('a table too large at start', async () => {
+    assert.match((await loadFails(fixture('big-table'))).message, /table 0 needs 1000000 elements at start, over the limit of 100000/);
+  });
+
+  it('too many globals', async () => {
+    const wabt = await (await import('wabt')).default();
+    const globals = Array.from({ length: MAX_GLOBALS + 1 }, (_, i) => `(global $g${i} (mut i32) (i32.const 0))`).join('\n');
+    const wat = `(module (memory (export "memory") 1) ${globals} (func (export "sandgate_abi_v1") (result i32) (i32.const 1)))`;
+    const mod = wabt.parseWat('globals.wat', wat);
+    const file = path.join(tmp, 'globals.wasm');
+    writeFileSync(file, mod.toBinary({}).buffer);
+    assert.match((await loadFails(file)).message, new RegExp(`declares ${MAX_GLOBALS + 1} globals, over the limit of ${MAX_GLOBALS}`));
+  });
+
+  it('a WASI command module, with how to rebuild it as a reactor', async () => {
+    assert.match((await loadFails(fixture('command-module'))).message, /command module.*-buildmode=c-shared/);
+  });
+
+  it('an imported memory', async () => {
+    assert.match((await loadFails(fixture('import-memory'))).message, /import "env" "memory" is a memory; a plugin may import only functions/);
+  });
+
+  it('a WASI function the gateway does not provide', async () => {
+    assert.match((await loadFails(fixture('unknown-wasi'))).message, /Sandgate's WASI has no function "sock_open"/);
+  });
+});
