@@ -12,6 +12,7 @@ import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
 import { Guest, GuestLimitExceeded } from '../sandbox/guest.js';
 import { GuestExit } from '../sandbox/guest-wasi.js';
+import { panicMessage } from '../sandbox/panic-message.js';
 
 const PAGE = 64 * 1024;
 /** 4 MiB: the largest step a common guest allocator grows by. */
@@ -134,7 +135,8 @@ function postLog(level: number, spec: PluginSpec, msg: string | Uint8Array): voi
 
 const STREAM_LEVEL = [0, 1, 2] as const; // stdout is info, stderr warn
 const STREAM_NAME = ['stdin', 'stdout', 'stderr'] as const;
-const STDERR_TAIL = 1024;
+/** The end of stderr kept for a failure's message: enough for a panic line above a short trace. */
+const STDERR_TAIL = 4096;
 
 /** What the guest wrote to WASI stdout or stderr: complete lines go to the log, under the call's budget. */
 function guestWrite(spec: PluginSpec, fd: 1 | 2, bytes: Uint8Array): void {
@@ -157,12 +159,6 @@ function finishLogs(c: CurrentCall, spec: PluginSpec): void {
   if (c.droppedBytes > 0) {
     emitLog(2, spec.id, `log output over max_log_bytes_per_call (${spec.maxLogBytesPerCall} bytes): ${c.droppedBytes} bytes in ${c.droppedLines} writes dropped`);
   }
-}
-
-/** The last line the guest wrote to stderr in the current call, for a failure's message. */
-function lastStderrLine(c: CurrentCall | null): string | undefined {
-  const line = c?.stderrTail.trimEnd().split('\n').pop()?.trim();
-  return line ? line.slice(0, 300) : undefined;
 }
 
 function newCall(pid: string, rid: string | null, input: Uint8Array, viaChannel: boolean): CurrentCall {
@@ -226,10 +222,10 @@ async function invoke(inst: Instance, hook: string, input: Uint8Array, rid: stri
   }
 }
 
-/** Adds the guest's last stderr line to a failure's message (a Go, Rust or C panic says why there). */
+/** Adds why the guest says it failed, from its stderr, to a failure's message (a Go, Rust or C panic says it there). */
 function withStderr(e: unknown, c: CurrentCall): unknown {
-  const line = lastStderrLine(c);
-  if (line && e instanceof Error) e.message = `${e.message} (last stderr line: ${line})`;
+  const why = panicMessage(c.stderrTail);
+  if (why && e instanceof Error) e.message = `${e.message} (stderr: ${why})`;
   return e;
 }
 
