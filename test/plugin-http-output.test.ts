@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encode } from '../host/abi/codec.js';
-import { HOST_OWNED_HEADERS, headerNameProblem, headerValueProblem, isPluginStatus } from '../host/abi/http-fields.js';
+import { HOST_OWNED_HEADERS, headerNameProblem, headerValueProblem, isFinalStatus } from '../host/abi/http-fields.js';
 import { OUTPUT_PARSERS, parseChunkOutput, parseInterceptorOutput, parseLlmPostOutput, parseTransportPostOutput, parseTransportPreOutput } from '../host/abi/outputs.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
 
@@ -59,8 +59,8 @@ describe('header values', () => {
 
 describe('statuses a plugin may set', () => {
   it('are the final ones, 200-599', () => {
-    for (const s of [200, 204, 301, 404, 499, 599]) assert.equal(isPluginStatus(s), true, String(s));
-    for (const s of [100, 101, 103, 199, 600, 0, -200, 200.5, Number.NaN]) assert.equal(isPluginStatus(s), false, String(s));
+    for (const s of [200, 204, 301, 404, 499, 599]) assert.equal(isFinalStatus(s), true, String(s));
+    for (const s of [100, 101, 103, 199, 600, 0, -200, 200.5, Number.NaN]) assert.equal(isFinalStatus(s), false, String(s));
   });
 });
 

@@ -12,12 +12,12 @@
  */
 export const HOST_OWNED_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
 
-/** The statuses a plugin may set: final ones only. A 1xx would be sent as an interim response, not as the answer. */
-export const PLUGIN_STATUS_MIN = 200;
-export const PLUGIN_STATUS_MAX = 599;
-
-export function isPluginStatus(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= PLUGIN_STATUS_MIN && v <= PLUGIN_STATUS_MAX;
+/**
+ * A final HTTP status (200-599): the only kind a plugin may set, and the only kind
+ * the gateway sends. A 1xx would go out as an interim response, not as the answer.
+ */
+export function isFinalStatus(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 200 && v <= 599;
 }
 
 // RFC 9110 §5.6.2 token: 1*tchar.
@@ -41,7 +41,7 @@ function codePoint(cp: number): string {
 /**
  * Why a header name is not allowed, or null when it is.
  * @example headerNameProblem('x-trace') // null
- * @example headerNameProblem('bad header') // 'the name is not an RFC 9110 token: " " (U+0020) at index 3 ...'
+ * @example headerNameProblem('bad header') // 'the name is not an RFC 9110 token: U+0020 at index 3; ...'
  */
 export function headerNameProblem(name: string): string | null {
   if (TOKEN.test(name)) return null;

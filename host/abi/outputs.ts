@@ -1,6 +1,6 @@
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 import { decode } from './codec.js';
-import { headerNameProblem, headerValueProblem, hostOwnedProblem, isPluginStatus, isToken } from './http-fields.js';
+import { headerNameProblem, headerValueProblem, hostOwnedProblem, isFinalStatus, isToken } from './http-fields.js';
 import type {
   ChunkOutput,
   ContextPatch,
@@ -65,7 +65,7 @@ class Shape {
   /** A status a plugin may set: final (200-599). A 1xx would go out as an interim response before the real one. */
   optStatus(v: unknown, at: string): number | undefined {
     if (v == null) return undefined;
-    if (isPluginStatus(v)) return v;
+    if (isFinalStatus(v)) return v;
     if (typeof v === 'number') throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at} must be a final HTTP status (200-599), got ${v}`);
     this.fail(at, 'a final HTTP status (200-599)', v);
   }

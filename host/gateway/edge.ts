@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { HOST_OWNED_HEADERS } from '../abi/http-fields.js';
+import { HOST_OWNED_HEADERS, isFinalStatus } from '../abi/http-fields.js';
 import type { HttpRequest, HttpResponse } from '../abi/types.js';
 
 // The edge between Hono and the pipeline: Hono's Context becomes plain data
@@ -33,7 +33,7 @@ const NO_BODY = new Set([204, 205, 304]);
  * status that is not final (1xx) is never sent. Throws on a header HTTP cannot carry.
  */
 export function toResponse(resp: HttpResponse): Response {
-  if (!Number.isInteger(resp.status) || resp.status < 200 || resp.status > 599) throw new Error(`refusing to send status ${resp.status}: not a final HTTP status (200-599)`);
+  if (!isFinalStatus(resp.status)) throw new Error(`refusing to send status ${resp.status}: not a final HTTP status (200-599)`);
   const headers = new Headers();
   for (const [k, v] of Object.entries(resp.headers)) if (!HOST_OWNED_HEADERS.has(k.toLowerCase())) headers.set(k, v);
   const noBody = NO_BODY.has(resp.status);
