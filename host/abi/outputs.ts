@@ -1,5 +1,6 @@
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 import { decode } from './codec.js';
+import { headerNameProblem, headerValueProblem, hostOwnedProblem, isFinalStatus, isToken } from './http-fields.js';
 import type {
   ChunkOutput,
   ContextPatch,
@@ -20,8 +21,17 @@ import type {
 // checked before anything is applied, so a bad output is refused whole
 // (plugin_bad_output) and never half-applied. Hand-written rather than zod
 // because this runs on every hook call and the messages need the field path.
+// Whatever a plugin puts into HTTP (header names and values, statuses, a
+// method) must also be valid HTTP (http-fields.ts): the HTTP layer would
+// otherwise refuse it too late, with a bare 500, or send it and corrupt the
+// connection.
 
 type Obj = Record<string, unknown>;
+
+/** A header name as it appears in a message: quoted and escaped, so CR, LF and the like stay visible (and short). */
+function quoteName(name: string): string {
+  return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+}
 
 class Shape {
   constructor(readonly hook: string) {}
@@ -52,10 +62,20 @@ class Shape {
     return v;
   }
 
+  /** A status a plugin may set: final (200-599). A 1xx would go out as an interim response before the real one. */
   optStatus(v: unknown, at: string): number | undefined {
     if (v == null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 599) this.fail(at, 'an HTTP status (100-599)', v);
-    return v;
+    if (isFinalStatus(v)) return v;
+    if (typeof v === 'number') throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at} must be a final HTTP status (200-599), got ${v}`);
+    this.fail(at, 'a final HTTP status (200-599)', v);
+  }
+
+  optMethod(v: unknown, at: string): string | undefined {
+    const method = this.optStr(v, at);
+    if (method !== undefined && !isToken(method)) {
+      throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at} must be an HTTP method (an RFC 9110 token such as "POST"), got ${quoteName(method)}`);
+    }
+    return method;
   }
 
   optBin(v: unknown, at: string): Uint8Array | undefined {
@@ -64,17 +84,42 @@ class Shape {
     return v;
   }
 
-  stringMap(v: unknown, at: string): Record<string, string> {
-    const m = this.map(v, at);
-    for (const [k, s] of Object.entries(m)) if (typeof s !== 'string') this.fail(`${at}.${k}`, 'a string', s);
-    return m as Record<string, string>;
-  }
-
   /** A merge patch: string values set, nil removes. */
   optPatch(v: unknown, at: string): Record<string, string | null> | undefined {
     if (v == null) return undefined;
     const m = this.map(v, at);
     for (const [k, s] of Object.entries(m)) if (s !== null && typeof s !== 'string') this.fail(`${at}.${k}`, 'a string or nil', s);
+    return m as Record<string, string | null>;
+  }
+
+  /** Refuses one header a plugin wrote (value null: a removal) that HTTP or the gateway would not accept. */
+  header(at: string, name: string, value: string | null, hostOwned: 'refuse' | 'allow'): void {
+    const problem =
+      headerNameProblem(name) ?? (hostOwned === 'refuse' && value !== null ? hostOwnedProblem(name) : null) ?? (value === null ? null : headerValueProblem(value));
+    if (problem) throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at}[${quoteName(name)}]: ${problem}`);
+  }
+
+  /**
+   * A full header map. `hostOwned: 'allow'` only for the legacy interceptor, which
+   * returns every header it was given (the pipeline keeps the gateway's own for those).
+   */
+  headerMap(v: unknown, at: string, hostOwned: 'refuse' | 'allow' = 'refuse'): Record<string, string> {
+    const m = this.map(v, at);
+    for (const [k, s] of Object.entries(m)) {
+      if (typeof s !== 'string') this.fail(`${at}[${quoteName(k)}]`, 'a string', s);
+      this.header(at, k, s, hostOwned);
+    }
+    return m as Record<string, string>;
+  }
+
+  /** A header merge patch: string values set, nil removes. */
+  optHeaderPatch(v: unknown, at: string): Record<string, string | null> | undefined {
+    if (v == null) return undefined;
+    const m = this.map(v, at);
+    for (const [k, s] of Object.entries(m)) {
+      if (s !== null && typeof s !== 'string') this.fail(`${at}[${quoteName(k)}]`, 'a string or nil', s);
+      this.header(at, k, s, 'refuse');
+    }
     return m as Record<string, string | null>;
   }
 
@@ -94,7 +139,7 @@ class Shape {
     const m = this.optMap(v, at);
     if (!m) return undefined;
     const status = this.optStatus(m.status, `${at}.status`) ?? 200;
-    const headers = m.headers == null ? {} : this.stringMap(m.headers, `${at}.headers`);
+    const headers = m.headers == null ? {} : this.headerMap(m.headers, `${at}.headers`);
     return { status, headers, body: this.optBin(m.body, `${at}.body`) };
   }
 
@@ -200,9 +245,9 @@ export function parseTransportPreOutput(bytes: Uint8Array | null): TransportPreO
   return {
     ctx: s.ctxPatch(m.ctx),
     req: req && {
-      method: s.optStr(req.method, 'req.method'),
+      method: s.optMethod(req.method, 'req.method'),
       path: s.optStr(req.path, 'req.path'),
-      headers: s.optPatch(req.headers, 'req.headers'),
+      headers: s.optHeaderPatch(req.headers, 'req.headers'),
       query: s.optPatch(req.query, 'req.query'),
       body: s.optBin(req.body, 'req.body'),
     },
@@ -218,7 +263,7 @@ export function parseTransportPostOutput(bytes: Uint8Array | null): TransportPos
     ctx: s.ctxPatch(m.ctx),
     resp: resp && {
       status: s.optStatus(resp.status, 'resp.status'),
-      headers: s.optPatch(resp.headers, 'resp.headers'),
+      headers: s.optHeaderPatch(resp.headers, 'resp.headers'),
       body: s.optBin(resp.body, 'resp.body'),
     },
     error: s.hookError(m.error, 'error'),
@@ -252,7 +297,7 @@ export function parseInterceptorOutput(bytes: Uint8Array | null): InterceptorOut
   const [s, m] = top('transport_interceptor', bytes);
   return {
     ctx: s.ctxPatch(m.ctx),
-    headers: m.headers == null ? undefined : s.stringMap(m.headers, 'headers'),
+    headers: m.headers == null ? undefined : s.headerMap(m.headers, 'headers', 'allow'),
     body: s.optMap(m.body, 'body'),
     error: s.hookError(m.error, 'error'),
   };

@@ -91,8 +91,20 @@ export function createApp(deps: AppDeps): Hono {
       }
     }
     resp.headers['x-request-id'] = rid;
+    let answer: Response;
+    try {
+      answer = toResponse(resp);
+    } catch (e) {
+      // Only a gateway bug gets here (plugin output is validated before use): still a JSON
+      // error the client can read, and the status counted is the one it gets.
+      deps.log.error({ rid, err: e, status: resp.status }, 'response could not be sent as built');
+      resp.stream?.cancel().catch(() => {});
+      resp = internalError();
+      resp.headers['x-request-id'] = rid;
+      answer = toResponse(resp);
+    }
     deps.onRequest?.(routeLabel(c.req.path), c.req.method, resp.status, (performance.now() - started) / 1000);
-    return toResponse(resp);
+    return answer;
   });
   return app;
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { HOST_OWNED_HEADERS, isFinalStatus } from '../abi/http-fields.js';
 import type { HttpRequest, HttpResponse } from '../abi/types.js';
 
 // The edge between Hono and the pipeline: Hono's Context becomes plain data
@@ -22,13 +23,20 @@ export async function toHttpRequest(c: Context): Promise<HttpRequest> {
   return req;
 }
 
-// Node computes these itself; a stale value from a plugin's patch would corrupt the framing.
-const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+// Statuses that carry no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5).
+const NO_BODY = new Set([204, 205, 304]);
 
+/**
+ * The response as Hono sends it. Plugin output was validated already (abi/outputs.ts);
+ * what is checked here guards the gateway's own: the framing headers are always
+ * Node's (a stale value would desynchronise the keep-alive connection), and a
+ * status that is not final (1xx) is never sent. Throws on a header HTTP cannot carry.
+ */
 export function toResponse(resp: HttpResponse): Response {
+  if (!isFinalStatus(resp.status)) throw new Error(`refusing to send status ${resp.status}: not a final HTTP status (200-599)`);
   const headers = new Headers();
-  for (const [k, v] of Object.entries(resp.headers)) if (!HOP_BY_HOP.has(k)) headers.set(k, v);
-  const noBody = resp.status === 204 || resp.status === 304;
+  for (const [k, v] of Object.entries(resp.headers)) if (!HOST_OWNED_HEADERS.has(k.toLowerCase())) headers.set(k, v);
+  const noBody = NO_BODY.has(resp.status);
   if (resp.stream && !noBody) return new Response(resp.stream, { status: resp.status, headers });
   resp.stream?.cancel().catch(() => {});
   return new Response(noBody ? null : ((resp.body as Uint8Array<ArrayBuffer> | undefined) ?? null), { status: resp.status, headers });

@@ -1,3 +1,4 @@
+import { HOST_OWNED_HEADERS } from '../abi/http-fields.js';
 import type { HookError, HttpRequest, HttpResponse, RequestPatch, ResponsePatch } from '../abi/types.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { type Exchange, invokeHook } from './invoke.js';
@@ -57,6 +58,21 @@ function visibleResponse(p: LoadedPlugin, resp: HttpResponse): HttpResponse {
   return rest;
 }
 
+/**
+ * The legacy interceptor's replacement header map. It returns every header it was
+ * given, the client's framing headers included, so those are not refused (as in
+ * a patch) but ignored: the request keeps its own.
+ */
+function replaceHeaders(current: Record<string, string>, next: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(next)) {
+    const key = k.toLowerCase();
+    if (!HOST_OWNED_HEADERS.has(key)) headers[key] = v;
+  }
+  for (const key of HOST_OWNED_HEADERS) if (current[key] !== undefined) headers[key] = current[key];
+  return headers;
+}
+
 /** The legacy v1.3 interceptor: headers and the JSON body as a map in, replacements out; an error short-circuits. */
 async function runInterceptor(p: LoadedPlugin, req: HttpRequest, ex: Exchange): Promise<HttpResponse | undefined> {
   let body: unknown = null;
@@ -72,7 +88,7 @@ async function runInterceptor(p: LoadedPlugin, req: HttpRequest, ex: Exchange): 
   if (!out) return undefined;
   ex.ctx.apply(out.ctx, p.name, ex.log);
   if (out.error) return hookErrorResponse(out.error, p.name);
-  if (out.headers) req.headers = Object.fromEntries(Object.entries(out.headers).map(([k, v]) => [k.toLowerCase(), v]));
+  if (out.headers) req.headers = replaceHeaders(req.headers, out.headers);
   if (out.body) {
     req.body = Buffer.from(JSON.stringify(out.body));
     delete req.headers['content-length'];
