@@ -177,6 +177,10 @@ describe('sandbox: memory outside the linear-memory cap is bounded', () => {
       const dropped = lines.filter((l) => /over max_log_bytes_per_call/.test(l.msg));
       assert.equal(dropped.length, 1, `${plugin}: one line says what was dropped`);
     }
+    const metrics = await (await gw.get('/metrics')).text;
+    // 1 MiB - 8 KiB of stdout and 6.4 MiB - 16 KiB of log lines dropped in each of the 10 calls.
+    assert.equal(metricValue(metrics, 'sandgate_plugin_log_dropped_bytes_total', { plugin: 'stdout-flood' }), 10 * (1024 * 1024 - 8192));
+    assert.equal(metricValue(metrics, 'sandgate_plugin_log_dropped_bytes_total', { plugin: 'log-flood' }), 10 * (100 * 65536 - 16384));
     // 10 calls each tried to log 7.4 MiB; well under that stayed.
     assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'the floods did not stay in memory');
   });

@@ -67,6 +67,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const pool = new WorkerPool(
     {
       onLog: (level, pid, rid, msg) => logAtPluginLevel(log, level, { plugin: pluginNameOf(pid), ...(rid ? { rid } : {}) }, msg),
+      onLogDropped: (pid, bytes) => metrics.onLogDropped(pluginNameOf(pid), bytes),
       onWorkerRestart: (reason) => {
         metrics.onWorkerRestart();
         log.warn({ reason }, 'plugin worker replaced');

@@ -23,6 +23,7 @@ export class GatewayMetrics implements HookObserver {
   private readonly circuitRejects = new Counter({ name: 'sandgate_plugin_circuit_rejections_total', help: 'Hook calls not made because the plugin circuit was open', labelNames: ['plugin', 'hook'], registers: [this.registry] });
   private readonly circuit = new Gauge({ name: 'sandgate_plugin_circuit_state', help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open', labelNames: ['plugin'], registers: [this.registry] });
   private readonly instanceRestarts = new Counter({ name: 'sandgate_plugin_instance_restarts_total', help: 'Plugin instances discarded after a failure and created anew', labelNames: ['plugin'], registers: [this.registry] });
+  private readonly logDropped = new Counter({ name: 'sandgate_plugin_log_dropped_bytes_total', help: 'Plugin log text dropped because a call went over max_log_bytes_per_call', labelNames: ['plugin'], registers: [this.registry] });
   private readonly workerRestarts = new Counter({ name: 'sandgate_plugin_worker_restarts_total', help: 'Plugin worker threads terminated and replaced (deadline overrun or crash)', registers: [this.registry] });
   private readonly requests = new Counter({ name: 'sandgate_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
   private readonly requestSeconds = new Histogram({ name: 'sandgate_http_request_duration_seconds', help: 'HTTP request latency, by route and status', labelNames: ['route', 'status'], buckets: REQUEST_BUCKETS, registers: [this.registry] });
@@ -60,6 +61,10 @@ export class GatewayMetrics implements HookObserver {
 
   onPluginLoaded(plugin: string): void {
     this.circuit.labels(plugin).set(0);
+  }
+
+  onLogDropped(plugin: string, bytes: number): void {
+    this.logDropped.labels(plugin).inc(bytes);
   }
 
   onWorkerRestart(): void {

@@ -54,4 +54,6 @@ export type FromWorker =
   | { t: 'done'; seq: number; bytes: Uint8Array | null }
   | { t: 'failed'; seq: number; kind: FailureKind; message: string; recycling: boolean }
   | { t: 'ready' }
-  | { t: 'log'; level: number; pid: string; rid: string; msg: string };
+  | { t: 'log'; level: number; pid: string; rid: string; msg: string }
+  /** A call's log text went over max_log_bytes_per_call: this much was dropped (rare: only a flooding plugin). */
+  | { t: 'log_dropped'; pid: string; bytes: number };

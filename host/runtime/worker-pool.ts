@@ -35,6 +35,8 @@ interface Job {
 
 export interface PoolEvents {
   onLog(level: number, pid: string, rid: string, msg: string): void;
+  /** A call's log text over max_log_bytes_per_call was dropped. */
+  onLogDropped(pid: string, bytes: number): void;
   onWorkerRestart(reason: string): void;
 }
 
@@ -380,6 +382,10 @@ export class WorkerPool {
   private onMessage(w: PluginWorker, msg: FromWorker): void {
     if (msg.t === 'log') {
       this.events.onLog(msg.level, msg.pid, msg.rid, msg.msg);
+      return;
+    }
+    if (msg.t === 'log_dropped') {
+      this.events.onLogDropped(msg.pid, msg.bytes);
       return;
     }
     if (msg.t === 'ready') {

@@ -158,6 +158,7 @@ function finishLogs(c: CurrentCall, spec: PluginSpec): void {
   }
   if (c.droppedBytes > 0) {
     emitLog(2, spec.id, `log output over max_log_bytes_per_call (${spec.maxLogBytesPerCall} bytes): ${c.droppedBytes} bytes in ${c.droppedLines} writes dropped`);
+    post({ t: 'log_dropped', pid: spec.id, bytes: c.droppedBytes });
   }
 }
 
