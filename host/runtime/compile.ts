@@ -4,6 +4,7 @@ import { checkAbiVersion } from '../abi/version.js';
 import { HOOKS, type HookName } from '../abi/types.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 import { limitMemory } from './memory-limit.js';
+import { watchMemoryGrow } from './module/grow-watch.js';
 
 export interface CompiledPlugin {
   module: WebAssembly.Module;
@@ -33,7 +34,8 @@ export async function compilePlugin(name: string, file: string, memoryLimitMb: n
     throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${name}": ${file} is not a valid WebAssembly module (corrupt or truncated? rebuild it)`, { plugin: name });
   }
   const capped = limitMemory(raw, Math.floor((memoryLimitMb * 1024 * 1024) / PAGE), name);
-  const module = await WebAssembly.compile(capped);
+  // Lets a failure be called plugin_memory only when a grow was refused (once per version, at load).
+  const module = await WebAssembly.compile(watchMemoryGrow(capped, name));
   checkAbiVersion(module, name, file);
 
   const exported = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name));

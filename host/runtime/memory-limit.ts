@@ -1,4 +1,5 @@
 import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { concat, leb, Reader } from './module/wasm-binary.js';
 
 // Caps a module's linear memory by rewriting the limits of its memories in
 // the binary before compiling. Extism's `memory.maxPages` only bounds its own
@@ -7,45 +8,6 @@ import { ErrorCode, GatewayError } from '../errors/codes.js';
 
 const SECTION_IMPORT = 2;
 const SECTION_MEMORY = 5;
-
-class Reader {
-  pos: number;
-  constructor(readonly bytes: Uint8Array, pos = 0) {
-    this.pos = pos;
-  }
-  byte(): number {
-    if (this.pos >= this.bytes.length) throw new Error('unexpected end of module');
-    return this.bytes[this.pos++];
-  }
-  u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = this.byte();
-      result |= (b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result >>> 0;
-      shift += 7;
-      if (shift > 35) throw new Error('bad LEB128');
-    }
-  }
-  skip(n: number): void {
-    this.pos += n;
-  }
-  name(): void {
-    this.skip(this.u32());
-  }
-}
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
 
 /** Re-encodes one memory's limits at r.pos with the cap applied; returns the new bytes. */
 function capLimits(r: Reader, maxPages: number, what: string): number[] {
@@ -109,14 +71,7 @@ export function limitMemory(wasm: Uint8Array, maxPages: number, plugin: string):
       if (r.pos !== bodyEnd) throw new Error(`section ${id} has trailing bytes`);
       out.push([id, ...leb(body.length), ...body]);
     }
-    const total = out.reduce((n, part) => n + part.length, 0);
-    const result = new Uint8Array(total);
-    let off = 0;
-    for (const part of out) {
-      result.set(part as ArrayLike<number>, off);
-      off += part.length;
-    }
-    return result;
+    return concat(out);
   } catch (e) {
     throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${plugin}": cannot apply the memory limit: ${(e as Error).message}`, { plugin });
   }

@@ -11,11 +11,10 @@ import { GatewayError } from '../../errors/codes.js';
 import { HOST_MODULE } from '../../abi/version.js';
 import { Channel, HOOK_NAMES, INPUT_OFF, LOG_CAP, LOG_OFF, LOG_RECORD_HEADER, OUTPUT_CAP, OUTPUT_OFF, RID_OFF, W } from '../channel.js';
 import type { FailureKind } from '../failure.js';
+import { growRefusedFlag } from '../module/grow-watch.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
 
 const PAGE = 64 * 1024;
-/** 4 MiB: the largest step a common guest allocator grows by. */
-const MEMORY_STEP_PAGES = 64;
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const minLogLevel = init.minLogLevel;
@@ -26,6 +25,8 @@ interface Instance {
   spec: PluginSpec;
   plugin: Plugin;
   memory: WebAssembly.Memory | null;
+  /** Raised by the module when memory.grow was refused (module/grow-watch.ts); null if it never grows. */
+  growRefused: WebAssembly.Global | null;
 }
 
 /** The call in progress. One at a time per thread, so a module-level slot is exact. */
@@ -163,12 +164,10 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
   if (e instanceof GatewayError && e.code === 'plugin_bad_output') return { kind: 'bad_output', message };
   if (message.startsWith('Plugin-originated error: ')) return { kind: 'hook_error', message: message.slice(25) };
   // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
-  // Allocators grow in steps (Go by 4 MiB arenas), so "near the cap" means within one such step.
-  if (inst?.memory) {
-    const pages = inst.memory.buffer.byteLength / PAGE;
-    const cap = inst.spec.memoryPages;
-    const headroom = Math.min(Math.max(MEMORY_STEP_PAGES, cap / 10), cap / 2);
-    if (pages >= cap - headroom) return { kind: 'memory', message: `linear memory at ${pages} of ${cap} pages (memory_limit_mb): ${message}` };
+  // Only a refused grow during this call makes the trap a memory failure, however full the memory is.
+  if (inst?.growRefused?.value) {
+    const pages = inst.memory ? inst.memory.buffer.byteLength / PAGE : '?';
+    return { kind: 'memory', message: `memory.grow refused at ${pages} of ${inst.spec.memoryPages} pages (memory_limit_mb): ${message}` };
   }
   return { kind: 'trap', message };
 }
@@ -181,10 +180,10 @@ async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init:
     logLevel: 'info',
     functions: { [HOST_MODULE]: hostFunctions(holder) },
   });
-  const exported = (await plugin.getInstance()).exports.memory;
-  holder.memory = exported instanceof WebAssembly.Memory ? exported : null;
+  const exports = (await plugin.getInstance()).exports;
+  holder.memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : null;
   // The Memory object is stable; its ArrayBuffer is replaced on growth, so host functions read .buffer each time.
-  const inst: Instance = { spec, plugin, memory: holder.memory };
+  const inst: Instance = { spec, plugin, memory: holder.memory, growRefused: growRefusedFlag(exports) };
   const init = parseInitOutput(spec.hasInit ? await invoke(inst, 'init', spec.initInput, '') : null);
   if (init.error !== undefined) throw new Error(`init refused to start: ${init.error}`);
   return { inst, init };
@@ -226,6 +225,8 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
   const c: CurrentCall = { pid, rid, input, output: null, viaChannel: true, channelOutput: -1, logUsed: 0, posted: false };
   Atomics.store(i32, W.LOG_USED, 0);
   current = c;
+  // The flag says whether a grow was refused during this call: a survived refusal earlier does not count.
+  if (inst.growRefused) inst.growRefused.value = 0;
   try {
     const out = await inst.plugin.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined);
     let bytes = c.output;
