@@ -123,6 +123,7 @@ function exportNames(section: Section | undefined): string[] {
 
 /** Byte ranges of every memory.grow in each function body of the code section. */
 function findGrows(wasm: Uint8Array, code: Section, firstFunction: number): { bodies: Uint8Array[]; grows: [number, number][][] } {
+  if (code.offset === undefined) throw new Error('the code section was not read from this module');
   const r = new Reader(wasm, code.offset);
   const count = r.u32();
   const bodies: Uint8Array[] = [];
