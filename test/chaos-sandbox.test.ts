@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
 import { startGateway } from '../host/main/start-gateway.js';
-import { MAX_GLOBALS } from '../host/runtime/sandbox/sandbox-module.js';
+import { MAX_GLOBALS } from '../host/runtime/module/sandbox-module.js';
 import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metricValue } from './helpers/metrics.js';
 import { CLI, fixture, ROOT } from './helpers/paths.js';

@@ -21,6 +21,9 @@ const CASES: { fixture: string; kind: string; code: string; status: number; extr
   { fixture: 'oversized-llm', kind: 'output_too_large', code: ErrorCode.pluginOutputTooLarge, status: 500, extra: { max_output_bytes: 65536 } },
   { fixture: 'hook-error-llm', kind: 'hook_error', code: ErrorCode.pluginHookError, status: 500 },
   { fixture: 'memory-bomb', kind: 'memory', code: ErrorCode.pluginMemory, status: 500, extra: { memory_limit_mb: 8 } },
+  { fixture: 'refused-grow-trap', kind: 'memory', code: ErrorCode.pluginMemory, status: 500, extra: { memory_limit_mb: 1 } },
+  // At its cap, but it never asked for more: the trap is the plugin's own.
+  { fixture: 'full-memory-trap', kind: 'trap', code: ErrorCode.pluginTrap, status: 500, extra: { memory_limit_mb: 1 } },
   { fixture: 'loop-llm', kind: 'timeout', code: ErrorCode.pluginTimeout, status: 504, extra: { timeout_ms: 100 } },
   { fixture: 'slow-llm', kind: 'timeout', code: ErrorCode.pluginTimeout, status: 504, extra: { timeout_ms: 20 } },
 ];
@@ -63,6 +66,40 @@ describe('each failure kind, fail-closed', () => {
       const r = await gw.post('/v1/chat/completions', CHAT());
       assert.equal(r.status, 200);
       assert.equal(metricValue((await gw.get('/metrics')).text, 'sandgate_plugin_failures_total', { plugin: 'slow' }), 0);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('memory failures are told by a refused grow', () => {
+  it('a grow refused in an earlier call does not make a later trap a memory failure', async () => {
+    // One worker: both calls reach the same instance.
+    const gw = await startTestGateway({
+      log_level: 'info',
+      runtime: { workers: 1 },
+      plugins: [{ name: 'survivor', path: fixture('refused-grow-survived'), memory_limit_mb: 1, circuit_breaker: NO_BREAKER }],
+    });
+    try {
+      const ok = await gw.post('/v1/chat/completions', CHAT('short'));
+      assert.equal(ok.status, 200, 'a refused grow the plugin survives is no failure');
+      const failed = await gw.post('/v1/chat/completions', CHAT('x'.repeat(400)));
+      assert.equal(failed.status, 500);
+      assert.equal(failed.json.error.code, ErrorCode.pluginTrap);
+      const again = await gw.post('/v1/chat/completions', CHAT('short'));
+      assert.equal(again.status, 200, "the replaced instance serves again");
+      assert.equal(metricValue((await gw.get('/metrics')).text, 'sandgate_plugin_failures_total', { plugin: 'survivor', kind: 'trap' }), 1);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('the failure message names the pages and memory_limit_mb', async () => {
+    const gw = await startTestGateway({ log_level: 'info', plugins: [{ name: 'bomb', path: fixture('refused-grow-trap'), memory_limit_mb: 1, circuit_breaker: NO_BREAKER }] });
+    try {
+      assert.equal((await gw.post('/v1/chat/completions', CHAT())).status, 500);
+      const logged = gw.logs.find((l) => l.msg === 'plugin failure' && l.plugin === 'bomb');
+      assert.match(String(logged?.err), /memory\.grow refused at 16 of 16 pages \(memory_limit_mb\)/);
     } finally {
       await gw.close();
     }

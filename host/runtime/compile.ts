@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { checkAbiVersion } from '../abi/version.js';
 import { HOOKS, type HookName } from '../abi/types.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { watchMemoryGrow } from './module/grow-watch.js';
+import { sandboxModule } from './module/sandbox-module.js';
 import { WASI_FUNCTIONS } from './sandbox/guest-wasi.js';
-import { sandboxModule } from './sandbox/sandbox-module.js';
 
 export interface CompiledPlugin {
   module: WebAssembly.Module;
@@ -20,7 +21,7 @@ export interface CompiledPlugin {
 const PAGE = 64 * 1024;
 
 /**
- * Reads, sandboxes (sandbox/sandbox-module.ts) and compiles one plugin version. Compiled once per version: every
+ * Reads, sandboxes (module/sandbox-module.ts, module/grow-watch.ts) and compiles one plugin version. Compiled once per version: every
  * instance in every worker is created from this Module (about 0.1 ms each).
  */
 export async function compilePlugin(name: string, file: string, memoryLimitMb: number): Promise<CompiledPlugin> {
@@ -35,7 +36,8 @@ export async function compilePlugin(name: string, file: string, memoryLimitMb: n
     throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${name}": ${file} is not a valid WebAssembly module (corrupt or truncated? rebuild it)`, { plugin: name });
   }
   const sandboxed = sandboxModule(raw, { memoryPages: Math.floor((memoryLimitMb * 1024 * 1024) / PAGE), wasiFunctions: WASI_FUNCTIONS }, name);
-  const module = await WebAssembly.compile(sandboxed.bytes);
+  // Lets a failure be called plugin_memory only when a grow was refused (once per version, at load).
+  const module = await WebAssembly.compile(watchMemoryGrow(sandboxed.bytes, name));
   checkAbiVersion(module, name, file);
 
   const exported = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name));

@@ -232,5 +232,5 @@ export function guestWasi(io: GuestIo): Record<string, (...args: never[]) => num
   };
 }
 
-/** Every WASI function a guest may import (sandbox-module.ts refuses any other). */
+/** Every WASI function a guest may import (module/sandbox-module.ts refuses any other). */
 export const WASI_FUNCTIONS: ReadonlySet<string> = new Set(Object.keys(guestWasi({ memory: () => new WebAssembly.Memory({ initial: 0 }), write: () => {} })));

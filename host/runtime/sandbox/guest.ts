@@ -1,6 +1,7 @@
 import createPlugin, { type CallContext, type Plugin } from '@extism/extism';
 import { HOST_MODULE } from '../../abi/version.js';
-import { GUEST_INITIALIZE, GUEST_WASI_MODULE } from './sandbox-module.js';
+import { growRefusedFlag } from '../module/grow-watch.js';
+import { GUEST_INITIALIZE, GUEST_WASI_MODULE } from '../module/sandbox-module.js';
 import { guestWasi } from './guest-wasi.js';
 
 // One instance of a plugin: an Extism foreground plugin over a sandboxed
@@ -43,6 +44,8 @@ function dropContextArg<F extends (...args: never[]) => unknown>(fns: Record<str
 export class Guest {
   /** The guest's exported linear memory, or null if it exports none. */
   memory: WebAssembly.Memory | null = null;
+  /** Raised when a memory.grow was refused during the current call (module/grow-watch.ts); null if the module never grows. */
+  growRefused: WebAssembly.Global | null = null;
   private plugin!: Plugin;
   private kernelBytes = 0;
   private readonly varSizes = new Map<string, number>();
@@ -69,9 +72,10 @@ export class Guest {
         [EXTISM_ENV]: { alloc: (cc: CallContext, n: bigint) => g.alloc(cc, n), var_set: (cc: CallContext, k: bigint, v: bigint) => g.varSet(cc, k, v) },
       } as never,
     });
-    const exported = (await g.plugin.getInstance()).exports.memory;
+    const exports = (await g.plugin.getInstance()).exports;
     // The Memory object is stable; its ArrayBuffer is replaced on growth, so readers take .buffer each time.
-    g.memory = exported instanceof WebAssembly.Memory ? exported : null;
+    g.memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : null;
+    g.growRefused = growRefusedFlag(exports);
     if (opts.hasInitialize) await g.call(GUEST_INITIALIZE);
     return g;
   }
@@ -84,6 +88,8 @@ export class Guest {
   /** Calls an export. `input` is stored in Extism's kernel (only for guests that read it there). */
   async call(name: string, input?: Uint8Array): Promise<Uint8Array | null> {
     this.kernelBytes = 0;
+    // The flag tells of this call only: a refusal an earlier call survived does not count.
+    if (this.growRefused) this.growRefused.value = 0;
     try {
       const out = await this.plugin.call(name, input);
       return out ? out.bytes() : null;

@@ -15,8 +15,6 @@ import { GuestExit } from '../sandbox/guest-wasi.js';
 import { panicMessage } from '../sandbox/panic-message.js';
 
 const PAGE = 64 * 1024;
-/** 4 MiB: the largest step a common guest allocator grows by. */
-const MEMORY_STEP_PAGES = 64;
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const minLogLevel = init.minLogLevel;
@@ -238,13 +236,11 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
   if (e instanceof GatewayError && e.code === 'plugin_bad_output') return { kind: 'bad_output', message };
   if (message.startsWith('Plugin-originated error: ')) return { kind: 'hook_error', message: message.slice(25) };
   // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
-  // Allocators grow in steps (Go by 4 MiB arenas), so "near the cap" means within one such step.
-  const memory = inst?.guest.memory;
-  if (inst && memory) {
-    const pages = memory.buffer.byteLength / PAGE;
-    const cap = inst.spec.memoryPages;
-    const headroom = Math.min(Math.max(MEMORY_STEP_PAGES, cap / 10), cap / 2);
-    if (pages >= cap - headroom) return { kind: 'memory', message: `linear memory at ${pages} of ${cap} pages (memory_limit_mb): ${message}` };
+  // Only a refused grow during this call makes the trap a memory failure, however full the memory is.
+  if (inst?.guest.growRefused?.value) {
+    const memory = inst.guest.memory;
+    const pages = memory ? memory.buffer.byteLength / PAGE : '?';
+    return { kind: 'memory', message: `memory.grow refused at ${pages} of ${inst.spec.memoryPages} pages (memory_limit_mb): ${message}` };
   }
   return { kind: 'trap', message };
 }

@@ -1,5 +1,5 @@
 import { ErrorCode, GatewayError } from '../../errors/codes.js';
-import { concat, encodeLimits, encodeName, encodeSection, ExternKind, leb, type Limits, Reader, Section, sections } from './binary.js';
+import { encodeLimits, encodeName, EXTERN_KIND, leb, type Limits, Reader, readSections, SECTION, writeSections } from './wasm-binary.js';
 
 // Rewrites a plugin module before it is compiled, so that what it can take
 // from the gateway is bounded by the module itself (ABI.md §7):
@@ -8,7 +8,7 @@ import { concat, encodeLimits, encodeName, encodeSection, ExternKind, leb, type 
 //   guest memory);
 // - every table gets a maximum of at most MAX_TABLE_ELEMENTS, and modules that
 //   need more at start, or declare more than MAX_GLOBALS globals, are refused;
-// - WASI imports are renamed to the gateway's own WASI (guest-wasi.ts), so
+// - WASI imports are renamed to the gateway's own WASI (sandbox/guest-wasi.ts), so
 //   Node's WASI, which sends real signals and blocks in C++, is never linked;
 // - `_initialize` and `_start` are renamed so that the worker, not Extism,
 //   runs `_initialize`, once the guest's memory is known to the host functions.
@@ -64,7 +64,7 @@ function rewriteImports(r: Reader, end: number, limits: SandboxLimits, facts: { 
     const name = r.name();
     const kind = r.byte();
     const what = `import "${module}" "${name}"`;
-    if (kind !== ExternKind.function) {
+    if (kind !== EXTERN_KIND.function) {
       const kinds = ['function', 'table', 'memory', 'global', 'tag'];
       throw new Refused(`${what} is a ${kinds[kind] ?? `kind ${kind}`}; a plugin may import only functions (export its memory instead)`);
     }
@@ -103,28 +103,29 @@ export function sandboxModule(wasm: Uint8Array, limits: SandboxLimits, plugin: s
   try {
     const facts = { usesWasi: false };
     const exported = new Set<string>();
-    const parts: ArrayLike<number>[] = [wasm.subarray(0, 8)];
-    for (const s of sections(wasm)) {
-      const r = new Reader(wasm, s.bodyStart);
+    const sections = readSections(wasm);
+    for (const s of sections) {
+      const r = new Reader(s.body);
+      const end = s.body.length;
       let body: number[] | null = null;
       switch (s.id) {
-        case Section.import:
-          body = rewriteImports(r, s.end, limits, facts);
+        case SECTION.import:
+          body = rewriteImports(r, end, limits, facts);
           break;
-        case Section.memory:
-          body = rewriteVector(r, s.end, 'memory', (i) => capMemory(r.limits(), limits.memoryPages, `memory ${i}`));
+        case SECTION.memory:
+          body = rewriteVector(r, end, 'memory', (i) => capMemory(r.limits(), limits.memoryPages, `memory ${i}`));
           break;
-        case Section.table:
-          body = rewriteVector(r, s.end, 'table', (i) => capTable(r, `table ${i}`));
+        case SECTION.table:
+          body = rewriteVector(r, end, 'table', (i) => capTable(r, `table ${i}`));
           break;
-        case Section.global: {
+        case SECTION.global: {
           // Only counted: imported globals are refused above, so this is every global the module has.
           const globals = r.u32();
           if (globals > MAX_GLOBALS) throw new Refused(`the module declares ${globals} globals, over the limit of ${MAX_GLOBALS}`);
           break;
         }
-        case Section.export:
-          body = rewriteVector(r, s.end, 'export', () => {
+        case SECTION.export:
+          body = rewriteVector(r, end, 'export', () => {
             const name = r.name();
             const kind = r.byte();
             const index = r.u32();
@@ -133,7 +134,7 @@ export function sandboxModule(wasm: Uint8Array, limits: SandboxLimits, plugin: s
           });
           break;
       }
-      parts.push(body ? encodeSection(s.id, body) : wasm.subarray(s.start, s.end));
+      if (body) s.body = new Uint8Array(body);
     }
     if (exported.has('_start') && !exported.has('_initialize')) {
       throw new Refused(
@@ -141,7 +142,7 @@ export function sandboxModule(wasm: Uint8Array, limits: SandboxLimits, plugin: s
           'Rebuild it as one (Go: go build -buildmode=c-shared; Rust: crate-type = ["cdylib"]; C: -mexec-model=reactor)',
       );
     }
-    return { bytes: concat(parts), hasInitialize: exported.has('_initialize'), usesWasi: facts.usesWasi };
+    return { bytes: writeSections(sections), hasInitialize: exported.has('_initialize'), usesWasi: facts.usesWasi };
   } catch (e) {
     const reason = e instanceof Refused ? e.message : `cannot read the module: ${(e as Error).message}`;
     throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${plugin}": ${reason}`, { plugin });
