@@ -41,32 +41,29 @@ export function decode(bytes: Uint8Array, maxDepth = DECODE_MAX_DEPTH): unknown 
   return packr.unpack(bytes);
 }
 
-/** For the type bytes 0xc4-0xdf: where the next value starts (past lengths and payloads), and how many elements a container holds. */
-function skipFor(b: number, bytes: Uint8Array, at: number): { next: number; children: number } | null {
-  const u8 = (i: number) => bytes[i] ?? 0;
-  const u16 = (i: number) => (u8(i) << 8) | u8(i + 1);
-  const u32 = (i: number) => u8(i) * 0x1000000 + ((u8(i + 1) << 16) | (u8(i + 2) << 8) | u8(i + 3));
+const u8 = (bytes: Uint8Array, i: number): number => bytes[i] ?? 0;
+const u16 = (bytes: Uint8Array, i: number): number => (u8(bytes, i) << 8) | u8(bytes, i + 1);
+const u32 = (bytes: Uint8Array, i: number): number => u8(bytes, i) * 0x1000000 + ((u8(bytes, i + 1) << 16) | (u8(bytes, i + 2) << 8) | u8(bytes, i + 3));
+
+/** For a non-container type byte from 0xc4 up: where the next value starts (past lengths and payloads); -1 for 0xc1 (never used). */
+function skipScalar(b: number, bytes: Uint8Array, at: number): number {
   switch (b) {
-    case 0xc4: case 0xd9: return { next: at + 2 + u8(at + 1), children: 0 };
-    case 0xc5: case 0xda: return { next: at + 3 + u16(at + 1), children: 0 };
-    case 0xc6: case 0xdb: return { next: at + 5 + u32(at + 1), children: 0 };
-    case 0xc7: return { next: at + 3 + u8(at + 1), children: 0 };
-    case 0xc8: return { next: at + 4 + u16(at + 1), children: 0 };
-    case 0xc9: return { next: at + 6 + u32(at + 1), children: 0 };
-    case 0xca: case 0xce: case 0xd2: return { next: at + 5, children: 0 };
-    case 0xcb: case 0xcf: case 0xd3: return { next: at + 9, children: 0 };
-    case 0xcc: case 0xd0: return { next: at + 2, children: 0 };
-    case 0xcd: case 0xd1: return { next: at + 3, children: 0 };
-    case 0xd4: return { next: at + 3, children: 0 };
-    case 0xd5: return { next: at + 4, children: 0 };
-    case 0xd6: return { next: at + 6, children: 0 };
-    case 0xd7: return { next: at + 10, children: 0 };
-    case 0xd8: return { next: at + 18, children: 0 };
-    case 0xdc: return { next: at + 3, children: u16(at + 1) };
-    case 0xdd: return { next: at + 5, children: u32(at + 1) };
-    case 0xde: return { next: at + 3, children: 2 * u16(at + 1) };
-    case 0xdf: return { next: at + 5, children: 2 * u32(at + 1) };
-    default: return null; // 0xc1, never used: the decoder reports it
+    case 0xc4: case 0xd9: return at + 2 + u8(bytes, at + 1);
+    case 0xc5: case 0xda: return at + 3 + u16(bytes, at + 1);
+    case 0xc6: case 0xdb: return at + 5 + u32(bytes, at + 1);
+    case 0xc7: return at + 3 + u8(bytes, at + 1);
+    case 0xc8: return at + 4 + u16(bytes, at + 1);
+    case 0xc9: return at + 6 + u32(bytes, at + 1);
+    case 0xca: case 0xce: case 0xd2: return at + 5;
+    case 0xcb: case 0xcf: case 0xd3: return at + 9;
+    case 0xcc: case 0xd0: return at + 2;
+    case 0xcd: case 0xd1: return at + 3;
+    case 0xd4: return at + 3;
+    case 0xd5: return at + 4;
+    case 0xd6: return at + 6;
+    case 0xd7: return at + 10;
+    case 0xd8: return at + 18;
+    default: return -1;
   }
 }
 
@@ -94,12 +91,16 @@ export function nestsDeeper(bytes: Uint8Array, limit: number): boolean {
       at += 1;
     } else if (b <= 0xbf) {
       at += 1 + (b & 0x1f);
+    } else if (b >= 0xdc) {
+      // array16, array32, map16, map32
+      container = true;
+      const wide = b === 0xdd || b === 0xdf;
+      const n = wide ? u32(bytes, at + 1) : u16(bytes, at + 1);
+      children = b >= 0xde ? 2 * n : n;
+      at += wide ? 5 : 3;
     } else {
-      const s = skipFor(b, bytes, at);
-      if (!s) return false;
-      container = b >= 0xdc;
-      children = s.children;
-      at = s.next;
+      at = skipScalar(b, bytes, at);
+      if (at < 0) return false;
     }
     if (container && open.length >= limit) return true;
     if (children > 0) {
