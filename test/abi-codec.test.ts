@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { decode, encode } from '../host/abi/codec.js';
+import { decode, encode, nestsDeeper, TooDeep } from '../host/abi/codec.js';
+import { tooDeepAt } from '../host/pipeline/client-json.js';
 import { ROOT } from './helpers/paths.js';
 
 // The conformance vectors every PDK's tests also decode and re-encode
@@ -60,4 +61,51 @@ describe('host codec against the conformance vectors', () => {
       }
     });
   }
+});
+
+/** Nesting depth by recursion (fine for these small samples): a scalar is 0, a container 1 + its deepest child. */
+function depthOf(v: unknown): number {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return 0;
+  return 1 + Math.max(0, ...Object.values(v).map(depthOf));
+}
+
+// Every MessagePack type the host may meet, at several depths, in containers of every header size.
+const NESTING_SAMPLES: unknown[] = [
+  1, -5, 300, -200, 70_000, -40_000, 2 ** 40, 1.5, true, null, 'x', 'y'.repeat(300), 'z'.repeat(70_000),
+  new Uint8Array(10), new Uint8Array(300), new Uint8Array(70_000),
+  [], {}, [[1]], [[], [[]], {}], { a: {}, b: [[[[]]]] }, [1, [2, [3, [4]]], 5],
+  { a: [1, { b: [] }], c: 'x'.repeat(300), d: new Uint8Array(70_000), e: [2 ** 40, -1.25] },
+  { m: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, [i, { x: [i] }]])) },
+  Array.from({ length: 70_000 }, (_, i) => (i % 3 ? [i] : 'abc')),
+];
+
+describe('nesting bounds (limits.max_json_depth)', () => {
+  it('nestsDeeper agrees with the depth of the encoded value, for every limit around it', () => {
+    for (const v of NESTING_SAMPLES) {
+      const bytes = encode(v);
+      const depth = depthOf(v);
+      for (let limit = 0; limit <= depth + 1; limit++) assert.equal(nestsDeeper(bytes, limit), depth > limit, `depth ${depth}, limit ${limit}`);
+    }
+  });
+
+  it('tooDeepAt agrees with the depth of a parsed JSON value and names where it goes too deep', () => {
+    for (const v of NESTING_SAMPLES.filter((x) => !(x instanceof Uint8Array))) {
+      const depth = depthOf(v);
+      for (let limit = 0; limit <= depth + 1; limit++) assert.equal(tooDeepAt(v, limit) !== null, depth > limit, `depth ${depth}, limit ${limit}`);
+    }
+    assert.deepEqual(tooDeepAt({ a: [{ b: [[1]] }] }, 3), ['a', 0, 'b']);
+  });
+
+  it('decode refuses nesting past its bound before decoding: 100,000 levels cost no stack', () => {
+    const deep = Buffer.concat([Buffer.alloc(100_000, 0x91), Buffer.from([0xc0])]);
+    assert.throws(() => decode(deep), TooDeep);
+    assert.throws(() => decode(deep, 64), (e: unknown) => e instanceof TooDeep && e.limit === 64);
+    const within = Buffer.concat([Buffer.alloc(64, 0x91), Buffer.from([0xc0])]);
+    assert.equal(depthOf(decode(within, 64)), 64);
+  });
+
+  it('tooDeepAt walks a million levels without a stack', () => {
+    const parsed: unknown = JSON.parse('['.repeat(1_000_000) + ']'.repeat(1_000_000));
+    assert.equal(tooDeepAt(parsed, 64)?.length, 64);
+  });
 });

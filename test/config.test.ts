@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../host/config/load.js';
-import { DEFAULTS } from '../host/config/schema.js';
+import { DEFAULTS, MAX_JSON_DEPTH } from '../host/config/schema.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
 import { CLI, fixture, ROOT } from './helpers/paths.js';
 
@@ -54,6 +54,14 @@ describe('config.json validation', () => {
     );
     assert.equal(p.path, path.join(ROOT, 'x.wasm'), 'relative plugin paths resolve against the config directory');
     assert.deepEqual(Object.keys(cfg.providers), ['mock'], 'the mock provider is there when none are configured');
+  });
+
+  it('fills the limits block and bounds max_json_depth below what the host codec can recurse', () => {
+    const cfg = parseConfig({}, { baseDir: ROOT, env: {} });
+    assert.deepEqual(cfg.limits, { max_json_depth: DEFAULTS.maxJsonDepth, max_context_bytes: DEFAULTS.maxContextBytes });
+    assert.match(configError({ limits: { max_json_depth: MAX_JSON_DEPTH + 1 } }).message, /limits\.max_json_depth/);
+    assert.match(configError({ limits: { max_context_bytes: 0 } }).message, /limits\.max_context_bytes/);
+    assert.match(configError({ limits: { max_depth: 10 } }).message, /limits.*"max_depth"/);
   });
 
   it('names the JSON path and what is expected', () => {

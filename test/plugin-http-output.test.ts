@@ -106,7 +106,7 @@ describe('outputs that would break HTTP are refused whole, naming the field', ()
     refused(() => parseChunkOutput(encode({ error: { message: 'no', status: 100 } })), /^http_transport_stream_chunk_hook output: error\.status .* got 100/);
     refused(() => parseInterceptorOutput(encode({ error: { message: 'no', status: 102 } })), /^transport_interceptor output: error\.status .* got 102/);
     refused(() => OUTPUT_PARSERS.pre_llm_hook(encode({ error: { message: 'no', status: 100 } })), /^pre_llm_hook output: error\.status .* got 100/);
-    refused(() => parseLlmPostOutput(encode({ error: { message: 'no', status: 199 } }), 'post_hook'), /^post_hook output: error\.status .* got 199/);
+    refused(() => OUTPUT_PARSERS.post_hook(encode({ error: { message: 'no', status: 199 } })), /^post_hook output: error\.status .* got 199/);
     assert.equal(parseLlmPostOutput(encode({ error: { message: 'busy', status: 429 } })).error?.status, 429);
   });
 

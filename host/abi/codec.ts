@@ -13,11 +13,106 @@ const packr = new Packr({
   int64AsType: 'number',
 });
 
+/**
+ * The deepest nesting decode() accepts when its caller gives no limit. msgpackr
+ * decodes (and encodes) by recursion and overflows the stack at a few thousand
+ * levels; this stays well below that.
+ */
+export const DECODE_MAX_DEPTH = 1000;
+
 export function encode(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
-/** Decodes exactly one MessagePack value; trailing bytes or truncation throw. */
-export function decode(bytes: Uint8Array): unknown {
+/** Nesting deeper than a decoder accepts: checked before decoding, so it never costs the decoder's stack. */
+export class TooDeep extends Error {
+  constructor(readonly limit: number) {
+    super(`nests deeper than ${limit} levels`);
+    this.name = 'TooDeep';
+  }
+}
+
+/**
+ * Decodes exactly one MessagePack value; trailing bytes or truncation throw,
+ * and so does nesting deeper than `maxDepth` (TooDeep).
+ */
+export function decode(bytes: Uint8Array, maxDepth = DECODE_MAX_DEPTH): unknown {
+  if (nestsDeeper(bytes, maxDepth)) throw new TooDeep(maxDepth);
   return packr.unpack(bytes);
+}
+
+const u8 = (bytes: Uint8Array, i: number): number => bytes[i] ?? 0;
+const u16 = (bytes: Uint8Array, i: number): number => (u8(bytes, i) << 8) | u8(bytes, i + 1);
+const u32 = (bytes: Uint8Array, i: number): number => u8(bytes, i) * 0x1000000 + ((u8(bytes, i + 1) << 16) | (u8(bytes, i + 2) << 8) | u8(bytes, i + 3));
+
+/** For a non-container type byte from 0xc4 up: where the next value starts (past lengths and payloads); -1 for 0xc1 (never used). */
+function skipScalar(b: number, bytes: Uint8Array, at: number): number {
+  switch (b) {
+    case 0xc4: case 0xd9: return at + 2 + u8(bytes, at + 1);
+    case 0xc5: case 0xda: return at + 3 + u16(bytes, at + 1);
+    case 0xc6: case 0xdb: return at + 5 + u32(bytes, at + 1);
+    case 0xc7: return at + 3 + u8(bytes, at + 1);
+    case 0xc8: return at + 4 + u16(bytes, at + 1);
+    case 0xc9: return at + 6 + u32(bytes, at + 1);
+    case 0xca: case 0xce: case 0xd2: return at + 5;
+    case 0xcb: case 0xcf: case 0xd3: return at + 9;
+    case 0xcc: case 0xd0: return at + 2;
+    case 0xcd: case 0xd1: return at + 3;
+    case 0xd4: return at + 3;
+    case 0xd5: return at + 4;
+    case 0xd6: return at + 6;
+    case 0xd7: return at + 10;
+    case 0xd8: return at + 18;
+    default: return -1;
+  }
+}
+
+/**
+ * Whether MessagePack bytes nest maps and arrays deeper than `limit` (a scalar
+ * is depth 0, `[]` depth 1, `[[1]]` depth 2). One pass over the headers, with
+ * an explicit stack of "elements left" per open container, so any depth costs
+ * no call stack, and str/bin payloads are skipped by their length. Malformed
+ * bytes are left for the decoder to report.
+ *
+ * @example nestsDeeper(encode([[1]]), 1) // true
+ */
+export function nestsDeeper(bytes: Uint8Array, limit: number): boolean {
+  const open: number[] = []; // per open container: elements still to read
+  let at = 0;
+  while (at < bytes.length) {
+    const b = bytes[at];
+    let container = false;
+    let children = 0;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
+      at += 1;
+    } else if (b <= 0x9f) {
+      container = true;
+      children = b <= 0x8f ? 2 * (b & 0x0f) : b & 0x0f;
+      at += 1;
+    } else if (b <= 0xbf) {
+      at += 1 + (b & 0x1f);
+    } else if (b >= 0xdc) {
+      // array16, array32, map16, map32
+      container = true;
+      const wide = b === 0xdd || b === 0xdf;
+      const n = wide ? u32(bytes, at + 1) : u16(bytes, at + 1);
+      children = b >= 0xde ? 2 * n : n;
+      at += wide ? 5 : 3;
+    } else {
+      at = skipScalar(b, bytes, at);
+      if (at < 0) return false;
+    }
+    if (container && open.length >= limit) return true;
+    if (children > 0) {
+      open.push(children);
+      continue;
+    }
+    // A whole value was read: it completes one element of the container it is in, and maybe that container too.
+    for (;;) {
+      if (open.length === 0) return false; // the top-level value is complete (trailing bytes are the decoder's to refuse)
+      if (--open[open.length - 1] > 0) break;
+      open.pop();
+    }
+  }
+  return false;
 }

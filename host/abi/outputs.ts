@@ -1,5 +1,5 @@
 import { ErrorCode, GatewayError } from '../errors/codes.js';
-import { decode } from './codec.js';
+import { DECODE_MAX_DEPTH, decode, TooDeep } from './codec.js';
 import { headerNameProblem, headerValueProblem, hostOwnedProblem, isFinalStatus, isToken } from './http-fields.js';
 import type {
   ChunkOutput,
@@ -204,16 +204,36 @@ class Shape {
   }
 }
 
-/** Decodes an output; empty output, nil and {} all mean "continue, nothing changed". */
-function top(hook: string, bytes: Uint8Array | null): [Shape, Obj] {
-  const s = new Shape(hook);
-  if (!bytes || bytes.length === 0) return [s, {}];
-  let v: unknown;
+/**
+ * Levels an output envelope adds above the values it carries: the output map
+ * and its field (`ctx`, or `req` above `params`). A value as deep as the client
+ * may send can pass through a plugin unchanged.
+ */
+export const ENVELOPE_LEVELS = 2;
+
+/**
+ * Decodes an output, refusing nesting deeper than `maxDepth` per value before
+ * any of it is decoded: every value flows on into the next plugin's input, and
+ * a deep one would make the host's encoder or that plugin's decoder overflow
+ * its stack, blaming the wrong plugin. Undefined: only the codec's own bound.
+ */
+function decodeOutput(hook: string, bytes: Uint8Array, maxDepth: number | undefined): unknown {
   try {
-    v = decode(bytes);
+    return maxDepth === undefined ? decode(bytes) : decode(bytes, maxDepth + ENVELOPE_LEVELS);
   } catch (e) {
+    if (e instanceof TooDeep && maxDepth !== undefined) {
+      throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output nests deeper than the limit of ${maxDepth} levels per value (limits.max_json_depth)`);
+    }
+    if (e instanceof TooDeep) throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output nests deeper than ${DECODE_MAX_DEPTH} levels`);
     throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output is not valid MessagePack: ${(e as Error).message}`);
   }
+}
+
+/** Decodes an output; empty output, nil and {} all mean "continue, nothing changed". */
+function top(hook: string, bytes: Uint8Array | null, maxDepth?: number): [Shape, Obj] {
+  const s = new Shape(hook);
+  if (!bytes || bytes.length === 0) return [s, {}];
+  const v = decodeOutput(hook, bytes, maxDepth);
   return [s, v == null ? {} : s.map(v, 'the output')];
 }
 
@@ -229,17 +249,11 @@ export function parseInitOutput(bytes: Uint8Array | null): InitOutput {
 export function parseNameOutput(bytes: Uint8Array | null): string | undefined {
   if (!bytes || bytes.length === 0) return undefined;
   const [s] = top('get_name', null);
-  let v: unknown;
-  try {
-    v = decode(bytes);
-  } catch (e) {
-    throw new GatewayError(ErrorCode.pluginBadOutput, `get_name output is not valid MessagePack: ${(e as Error).message}`);
-  }
-  return s.optStr(v, 'the output');
+  return s.optStr(decodeOutput('get_name', bytes, undefined), 'the output');
 }
 
-export function parseTransportPreOutput(bytes: Uint8Array | null): TransportPreOutput {
-  const [s, m] = top('http_transport_pre_hook', bytes);
+export function parseTransportPreOutput(bytes: Uint8Array | null, maxDepth?: number): TransportPreOutput {
+  const [s, m] = top('http_transport_pre_hook', bytes, maxDepth);
   s.onlyOne(m.response, m.error, '"response" or "error"');
   const req = s.optMap(m.req, 'req');
   return {
@@ -256,8 +270,8 @@ export function parseTransportPreOutput(bytes: Uint8Array | null): TransportPreO
   };
 }
 
-export function parseTransportPostOutput(bytes: Uint8Array | null): TransportPostOutput {
-  const [s, m] = top('http_transport_post_hook', bytes);
+export function parseTransportPostOutput(bytes: Uint8Array | null, maxDepth?: number): TransportPostOutput {
+  const [s, m] = top('http_transport_post_hook', bytes, maxDepth);
   const resp = s.optMap(m.resp, 'resp');
   return {
     ctx: s.ctxPatch(m.ctx),
@@ -270,8 +284,8 @@ export function parseTransportPostOutput(bytes: Uint8Array | null): TransportPos
   };
 }
 
-export function parseLlmPreOutput(bytes: Uint8Array | null, hook = 'pre_llm_hook'): LlmPreOutput {
-  const [s, m] = top(hook, bytes);
+export function parseLlmPreOutput(bytes: Uint8Array | null, maxDepth?: number, hook = 'pre_llm_hook'): LlmPreOutput {
+  const [s, m] = top(hook, bytes, maxDepth);
   s.onlyOne(m.response, m.error, '"response" or "error"');
   const req = s.optMap(m.req, 'req');
   return {
@@ -287,14 +301,14 @@ export function parseLlmPreOutput(bytes: Uint8Array | null, hook = 'pre_llm_hook
   };
 }
 
-export function parseLlmPostOutput(bytes: Uint8Array | null, hook = 'post_llm_hook'): LlmPostOutput {
-  const [s, m] = top(hook, bytes);
+export function parseLlmPostOutput(bytes: Uint8Array | null, maxDepth?: number, hook = 'post_llm_hook'): LlmPostOutput {
+  const [s, m] = top(hook, bytes, maxDepth);
   s.onlyOne(m.response, m.error, '"response" or "error"');
   return { ctx: s.ctxPatch(m.ctx), response: s.llmResponse(m.response, 'response'), error: s.llmError(m.error, 'error') };
 }
 
-export function parseInterceptorOutput(bytes: Uint8Array | null): InterceptorOutput {
-  const [s, m] = top('transport_interceptor', bytes);
+export function parseInterceptorOutput(bytes: Uint8Array | null, maxDepth?: number): InterceptorOutput {
+  const [s, m] = top('transport_interceptor', bytes, maxDepth);
   return {
     ctx: s.ctxPatch(m.ctx),
     headers: m.headers == null ? undefined : s.headerMap(m.headers, 'headers', 'allow'),
@@ -303,8 +317,8 @@ export function parseInterceptorOutput(bytes: Uint8Array | null): InterceptorOut
   };
 }
 
-export function parseChunkOutput(bytes: Uint8Array | null): ChunkOutput {
-  const [s, m] = top('http_transport_stream_chunk_hook', bytes);
+export function parseChunkOutput(bytes: Uint8Array | null, maxDepth?: number): ChunkOutput {
+  const [s, m] = top('http_transport_stream_chunk_hook', bytes, maxDepth);
   return { ctx: s.ctxPatch(m.ctx), chunk: s.optMap(m.chunk, 'chunk'), drop: s.optBool(m.drop, 'drop'), error: s.hookError(m.error, 'error') };
 }
 
@@ -326,17 +340,18 @@ export interface HookOutputs {
 /**
  * The validator for each hook's output. The worker pool runs it on every
  * answer; an output it refuses is a failure like a trap: the instance is discarded.
+ * `maxDepth` bounds the nesting of each value (limits.max_json_depth).
  */
-export const OUTPUT_PARSERS: { [H in keyof HookOutputs]: (bytes: Uint8Array | null) => HookOutputs[H] } = {
+export const OUTPUT_PARSERS: { [H in keyof HookOutputs]: (bytes: Uint8Array | null, maxDepth?: number) => HookOutputs[H] } = {
   init: parseInitOutput,
   get_name: parseNameOutput,
   http_transport_pre_hook: parseTransportPreOutput,
   http_transport_post_hook: parseTransportPostOutput,
   http_transport_stream_chunk_hook: parseChunkOutput,
-  pre_llm_hook: (b) => parseLlmPreOutput(b),
-  post_llm_hook: (b) => parseLlmPostOutput(b),
+  pre_llm_hook: (b, d) => parseLlmPreOutput(b, d),
+  post_llm_hook: (b, d) => parseLlmPostOutput(b, d),
   cleanup: () => undefined,
   transport_interceptor: parseInterceptorOutput,
-  pre_hook: (b) => parseLlmPreOutput(b, 'pre_hook'),
-  post_hook: (b) => parseLlmPostOutput(b, 'post_hook'),
+  pre_hook: (b, d) => parseLlmPreOutput(b, d, 'pre_hook'),
+  post_hook: (b, d) => parseLlmPostOutput(b, d, 'post_hook'),
 };

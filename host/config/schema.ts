@@ -18,7 +18,26 @@ export const DEFAULTS = {
   streamIdleTimeoutMs: 30_000,
   breakerFailureThreshold: 5,
   breakerCooldownMs: 30_000,
+  /**
+   * Nesting of client JSON and of every value a plugin outputs. Chat bodies are
+   * shallow (a tool's JSON Schema, the deepest common part, rarely passes 20
+   * levels); 64 leaves room for that three times over while every plugin input
+   * stays far below the AssemblyScript kit's decoding bound (256 per value) and
+   * the host codec's recursion (MAX_JSON_DEPTH below).
+   */
+  maxJsonDepth: 64,
+  /**
+   * A request's context, encoded: meant for small facts (ids, flags, a routing
+   * decision), and copied into every hook call's input, per stream chunk too.
+   * 64 KiB is ample for that, keeps the worst case predictable (64 KiB per
+   * request in flight), and matches the worker channel's input area, beyond
+   * which a hook input takes the slower message path.
+   */
+  maxContextBytes: 64 * 1024,
 } as const;
+
+/** The host's MessagePack codec recurses and overflows near 2,000 levels: the highest max_json_depth allowed stays well below. */
+export const MAX_JSON_DEPTH = 512;
 
 const positiveInt = z.number().int().positive();
 
@@ -76,6 +95,14 @@ export const ConfigSchema = z
         host: z.string().min(1).default(DEFAULTS.host),
         port: z.number().int().min(0).max(65535).default(DEFAULTS.port),
         max_body_bytes: positiveInt.default(DEFAULTS.maxBodyBytes),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        /** Client JSON bodies (deeper: 400 request_too_deep) and every value a plugin outputs (deeper: plugin_bad_output). */
+        max_json_depth: positiveInt.max(MAX_JSON_DEPTH).default(DEFAULTS.maxJsonDepth),
+        /** A request's context as encoded; a plugin patch that would make it larger is plugin_bad_output. */
+        max_context_bytes: positiveInt.default(DEFAULTS.maxContextBytes),
       })
       .prefault({}),
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),

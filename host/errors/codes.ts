@@ -27,6 +27,8 @@ export const ErrorCode = {
   invalidJson: 'invalid_json',
   invalidRequest: 'invalid_request',
   bodyTooLarge: 'body_too_large',
+  /** JSON nested deeper than limits.max_json_depth. */
+  requestTooDeep: 'request_too_deep',
   notFound: 'not_found',
   unknownProvider: 'unknown_provider',
 

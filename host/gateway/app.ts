@@ -5,7 +5,7 @@ import type { HttpRequest, HttpResponse } from '../abi/types.js';
 import { ErrorCode, GatewayError, isGatewayError } from '../errors/codes.js';
 import type { Logger } from '../log/logger.js';
 import { RequestContext } from '../pipeline/context.js';
-import type { Exchange, HookObserver } from '../pipeline/invoke.js';
+import type { Exchange, HookObserver, RequestLimits } from '../pipeline/invoke.js';
 import { runTransport } from '../pipeline/transport.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import type { Provider } from '../providers/provider.js';
@@ -19,6 +19,7 @@ export interface AppDeps {
   providers: Map<string, Provider>;
   log: Logger;
   maxBodyBytes: number;
+  limits: RequestLimits;
   observer?: HookObserver;
   /** Called once per answered request (metrics). */
   onRequest?: (route: string, method: string, status: number, seconds: number) => void;
@@ -67,7 +68,7 @@ export function createApp(deps: AppDeps): Hono {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
     const rid = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const ex: Exchange = { ctx: new RequestContext(rid), log: deps.log, observer: deps.observer, clientSignal: () => c.req.raw.signal };
+    const ex: Exchange = { ctx: new RequestContext(rid, deps.limits.maxContextBytes), limits: deps.limits, log: deps.log, observer: deps.observer, clientSignal: () => c.req.raw.signal };
     const plugins = deps.plugins();
     let resp: HttpResponse;
     try {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { HttpRequest, HttpResponse, LlmError, LlmRequest } from '../abi/types.js';
 import { jsonPath } from '../config/load.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { parseClientJson } from '../pipeline/client-json.js';
 import type { Exchange } from '../pipeline/invoke.js';
 import { type LlmResult, parseTarget, runLlm } from '../pipeline/llm.js';
 import { runLlmStream, type StreamProviderCall } from '../pipeline/stream.js';
@@ -27,14 +28,12 @@ function target(value: string, at: string, providers: Map<string, Provider>): { 
 }
 
 /** Parses and checks the client's body; every problem is a 400 naming the field. */
-export function parseChatRequest(req: HttpRequest, providers: Map<string, Provider>): { llm: LlmRequest; fallbacks: { provider: string; model: string }[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(Buffer.from(req.body ?? new Uint8Array(0)).toString('utf8'));
-  } catch (e) {
-    throw new GatewayError(ErrorCode.invalidJson, `request body is not valid JSON: ${(e as Error).message}`);
-  }
-  const parsed = ChatBody.safeParse(raw);
+export function parseChatRequest(
+  req: HttpRequest,
+  providers: Map<string, Provider>,
+  maxJsonDepth: number,
+): { llm: LlmRequest; fallbacks: { provider: string; model: string }[] } {
+  const parsed = ChatBody.safeParse(parseClientJson(req.body, maxJsonDepth));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new GatewayError(ErrorCode.invalidRequest, `${jsonPath(issue.path)}: ${issue.message}`);
@@ -86,7 +85,7 @@ async function streamChatCompletions(
 
 /** POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks). */
 export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: Map<string, Provider>, ex: Exchange): Promise<HttpResponse> {
-  const { llm, fallbacks } = parseChatRequest(req, providers);
+  const { llm, fallbacks } = parseChatRequest(req, providers, ex.limits.maxJsonDepth);
   if (llm.stream) return streamChatCompletions(llm, fallbacks, plugins, providers, ex);
   const callProvider = async (r: LlmRequest): Promise<LlmResult> => {
     const provider = providers.get(r.provider);

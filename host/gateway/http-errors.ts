@@ -10,6 +10,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.invalidJson]: 400,
   [ErrorCode.invalidRequest]: 400,
   [ErrorCode.unknownProvider]: 400,
+  [ErrorCode.requestTooDeep]: 400,
   [ErrorCode.notFound]: 404,
   [ErrorCode.bodyTooLarge]: 413,
   [ErrorCode.pluginTimeout]: 504,

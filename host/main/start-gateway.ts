@@ -73,7 +73,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         log.warn({ reason }, 'plugin worker replaced');
       },
     },
-    { size: config.runtime.workers, minLogLevel: minPluginLogLevel(config.log_level) },
+    { size: config.runtime.workers, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
   );
 
   let plugins: LoadedPlugin[];
@@ -94,6 +94,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     providers,
     log,
     maxBodyBytes: config.server.max_body_bytes,
+    limits: { maxJsonDepth: config.limits.max_json_depth, maxContextBytes: config.limits.max_context_bytes },
     observer: metrics,
     onRequest: (route, method, status, seconds) => metrics.onRequest(route, method, status, seconds),
     admin: (a) => adminRoutes(a, () => plugins, pool, metrics),

@@ -1,5 +1,5 @@
 import type { HookOutputs } from '../abi/outputs.js';
-import type { HookName } from '../abi/types.js';
+import type { ContextPatch, HookName } from '../abi/types.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { PluginFailure } from '../runtime/failure.js';
@@ -13,9 +13,18 @@ export interface HookObserver {
   onCircuitReject(plugin: string, hook: HookName): void;
 }
 
+/** Bounds on what one request may carry through the pipeline (config `limits`). */
+export interface RequestLimits {
+  /** Nesting of the client's JSON body (limits.max_json_depth). */
+  maxJsonDepth: number;
+  /** The request context, encoded (limits.max_context_bytes). */
+  maxContextBytes: number;
+}
+
 /** What a pipeline phase needs about the request it serves. */
 export interface Exchange {
   ctx: RequestContext;
+  limits: RequestLimits;
   log: Logger;
   observer?: HookObserver;
   /**
@@ -32,7 +41,9 @@ function onFailure(plugin: LoadedPlugin, failure: PluginFailure): null {
 }
 
 /**
- * Calls one hook (the worker validates its output), behind the plugin's circuit breaker.
+ * Calls one hook (the worker validates its output), behind the plugin's circuit
+ * breaker, and applies its context patch: a patch the context refuses (over
+ * its size limit) is a failure of this call like any bad output.
  * On a plugin failure the plugin's on_error policy decides: fail-open returns
  * null (the caller behaves as if the hook said "continue"); fail-closed throws
  * the PluginFailure, which ends the request with a 5xx naming the plugin.
@@ -48,6 +59,7 @@ export async function invokeHook<H extends HookName>(plugin: LoadedPlugin, hook:
   let failure: PluginFailure | null = null;
   try {
     const out = await plugin.call(hook, envelope, rid);
+    ex.ctx.apply((out as { ctx?: ContextPatch } | undefined)?.ctx, plugin.name, ex.log);
     plugin.breaker.onSuccess();
     ex.log.debug({ rid, plugin: plugin.name, hook }, 'hook called');
     return out;

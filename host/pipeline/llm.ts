@@ -53,7 +53,6 @@ async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, cal
     if (!hook) continue;
     const out = await invokeHook(p, hook, { ctx: ex.ctx.values, req }, ex);
     if (!out) continue;
-    ex.ctx.apply(out.ctx, p.name, ex.log);
     applyLlmPatch(req, out.req);
     if (out.req?.provider || out.req?.model) {
       // The reserved keys name the attempt's current target, also after a plugin retargets it.
@@ -74,7 +73,6 @@ async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, cal
     const envelope: unknown = result.response ? { ctx: ex.ctx.values, response: result.response } : { ctx: ex.ctx.values, error: result.error };
     const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, ex);
     if (!out) continue;
-    ex.ctx.apply(out.ctx, p.name, ex.log);
     if (out.response) result = { response: out.response };
     else if (out.error) result = { error: out.error };
   }

@@ -337,7 +337,6 @@ class ChunkPipeline implements ChunkStream {
         if (!this.open) return {};
         const out = await invokeHook(plugin, hook as 'post_llm_hook', { ctx: ex.ctx.values, response: chunkForPostLlm(current) }, ex);
         if (!out) continue; // fail-open failure: the chunk goes on unchanged
-        ex.ctx.apply(out.ctx, plugin.name, ex.log);
         if (out.error) return { fault: { kind: 'llm', error: out.error } };
         if (out.response) current = asChunk(out.response);
       }
@@ -346,7 +345,6 @@ class ChunkPipeline implements ChunkStream {
       if (!this.open) return {};
       const out = await invokeHook(plugin, 'http_transport_stream_chunk_hook', { ctx: ex.ctx.values, chunk: current }, ex);
       if (!out) continue;
-      ex.ctx.apply(out.ctx, plugin.name, ex.log);
       if (out.error) return { fault: { kind: 'hook', error: out.error, plugin: plugin.name } };
       if (out.drop) return {};
       if (out.chunk) current = out.chunk;

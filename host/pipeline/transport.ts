@@ -1,6 +1,8 @@
 import { HOST_OWNED_HEADERS } from '../abi/http-fields.js';
 import type { HookError, HttpRequest, HttpResponse, RequestPatch, ResponsePatch } from '../abi/types.js';
+import { ErrorCode, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import { parseClientJson } from './client-json.js';
 import { type Exchange, invokeHook } from './invoke.js';
 
 /** The gateway's handling of a request once the transport pre-hooks let it through. */
@@ -78,15 +80,15 @@ async function runInterceptor(p: LoadedPlugin, req: HttpRequest, ex: Exchange): 
   let body: unknown = null;
   if (req.body?.length) {
     try {
-      const parsed: unknown = JSON.parse(Buffer.from(req.body).toString('utf8'));
+      const parsed = parseClientJson(req.body, ex.limits.maxJsonDepth);
       body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : null;
-    } catch {
-      body = null;
+    } catch (e) {
+      // A body that is not JSON reaches the interceptor as nil; one nested too deep is the client's 400.
+      if (!(e instanceof GatewayError && e.code === ErrorCode.invalidJson)) throw e;
     }
   }
   const out = await invokeHook(p, 'transport_interceptor', { ctx: ex.ctx.values, url: req.path, headers: req.headers, body }, ex);
   if (!out) return undefined;
-  ex.ctx.apply(out.ctx, p.name, ex.log);
   if (out.error) return hookErrorResponse(out.error, p.name);
   if (out.headers) req.headers = replaceHeaders(req.headers, out.headers);
   if (out.body) {
@@ -110,7 +112,6 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
     if (p.has('http_transport_pre_hook')) {
       const out = await invokeHook(p, 'http_transport_pre_hook', { ctx: ex.ctx.values, req: visibleRequest(p, req) }, ex);
       if (!out) continue; // fail-open failure: as if it said "continue"
-      ex.ctx.apply(out.ctx, p.name, ex.log);
       applyRequestPatch(req, out.req);
       resp = out.response ?? (out.error && hookErrorResponse(out.error, p.name));
     } else if (p.has('transport_interceptor')) {
@@ -134,7 +135,6 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
       ex,
     );
     if (!out) continue;
-    ex.ctx.apply(out.ctx, p.name, ex.log);
     if (out.error) {
       // An error from a post-hook goes to the client; the remaining post-hooks are skipped.
       resp = hookErrorResponse(out.error, p.name);

@@ -53,6 +53,11 @@ export interface PoolOptions {
    * the main thread. Filtering in the worker saves a message per dropped line.
    */
   minLogLevel?: number;
+  /**
+   * The deepest nesting of a value in a hook's output (limits.max_json_depth);
+   * deeper is plugin_bad_output. Undefined: only the codec's own bound.
+   */
+  maxValueDepth?: number;
 }
 
 /** Atomics.waitAsync (V8 ships it in Node 20; the project's TypeScript lib predates its typing). */
@@ -119,6 +124,7 @@ export class WorkerPool {
   /** Workers each plugin's calls occupy now (the bulkhead's count). */
   private readonly occupied = new Map<string, number>();
   private readonly minLogLevel: number;
+  private readonly maxValueDepth: number | undefined;
 
   constructor(
     private readonly events: PoolEvents,
@@ -127,6 +133,7 @@ export class WorkerPool {
     this.size = opts.size ?? Math.max(2, Math.min(4, availableParallelism()));
     this.maxWorkersPerPlugin = Math.max(1, Math.min(this.size, opts.maxWorkersPerPlugin ?? this.size - 1));
     this.minLogLevel = opts.minLogLevel ?? 0;
+    this.maxValueDepth = opts.maxValueDepth;
     for (let i = 0; i < this.size; i++) this.spawn(true);
   }
 
@@ -321,7 +328,7 @@ export class WorkerPool {
     }
     let value: unknown;
     try {
-      value = OUTPUT_PARSERS[job.hook as HookName](bytes);
+      value = OUTPUT_PARSERS[job.hook as HookName](bytes, this.maxValueDepth);
     } catch (e) {
       job.reject(PluginFailure.from(e, job.plugin, job.hook));
       w.send({ t: 'recycle', pid: job.pid });

@@ -47,7 +47,12 @@ export async function loadPlugin(wasmFile) {
     memory,
     async call(name, input = new Uint8Array(0)) {
       const hc = { input, output: null, logs: [] };
-      await plugin.call(name, new Uint8Array(0), hc);
+      try {
+        await plugin.call(name, new Uint8Array(0), hc);
+      } catch (e) {
+        e.logs = hc.logs; // what the plugin said before it failed (an abort logs its message)
+        throw e;
+      }
       return hc;
     },
     close: () => plugin.close(),

@@ -167,12 +167,19 @@ export class Value {
   }
 }
 
-/** Decodes one value of any type. */
+/**
+ * Decodes one value of any type. `depth` is how many maps and arrays enclose
+ * it; a value nested more than MAX_DEPTH levels deep throws (a clear abort,
+ * never a stack overflow).
+ */
 export function readValue(r: Reader, depth: i32 = 0): Value {
-  if (depth > MAX_DEPTH) throw new Error("msgpack: nested too deeply");
   const b = r.peekByte();
   if (b <= 0x7f || b >= 0xe0) return Value.int(r.readInt());
-  if (b <= 0x8f || b == 0xde || b == 0xdf) {
+  const isMap = b <= 0x8f || b == 0xde || b == 0xdf;
+  if ((isMap || b <= 0x9f || b == 0xdc || b == 0xdd) && depth >= MAX_DEPTH) {
+    throw new Error("msgpack: a value nests deeper than " + MAX_DEPTH.toString() + " levels of maps and arrays (MAX_DEPTH)");
+  }
+  if (isMap) {
     const n = r.readMapHeader();
     const m = new Map<string, Value>();
     for (let i = 0; i < n; i++) {

@@ -5,6 +5,13 @@
 // Typed decoders dispatch on map keys with keyIs(), which compares the raw
 // UTF-8 bytes and so allocates no string for keys they know.
 
+/**
+ * The most levels of maps and arrays readValue() decodes in one value. It
+ * recurses, one call per level: beyond this bound it throws a clear error
+ * (the call aborts with that message) long before the stack could overflow.
+ * The gateway sends nothing deeper than limits.max_json_depth (default 64)
+ * per value, plus the envelope's own two levels.
+ */
 export const MAX_DEPTH: i32 = 256;
 
 /**
