@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -146,6 +146,40 @@ describe('sandbox: WASI cannot reach the gateway process', () => {
       const metrics = await (await gw.get('/metrics')).text;
       assert.ok(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'close-stdio', kind: 'trap' }) >= 3);
     });
+  });
+});
+
+describe("sandbox: a Go plugin runs on the gateway's WASI", () => {
+  let gw: TestGateway;
+  before(async () => {
+    // Built here, not by npm run build: starting the gateway must not need Go.
+    const out = path.join(ROOT, 'test/fixtures/build/go-wasi.wasm');
+    try {
+      execFileSync('go', ['build', '-buildmode=c-shared', '-o', out, '.'], {
+        cwd: path.join(ROOT, 'test/fixtures/go-wasi'),
+        env: { ...process.env, GOOS: 'wasip1', GOARCH: 'wasm' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+    } catch (e) {
+      throw new Error(`building test/fixtures/go-wasi needs Go 1.24 or later on PATH: ${(e as Error).message}`);
+    }
+    gw = await startTestGateway({ plugins: [{ name: 'go', path: out, circuit_breaker: NO_BREAKER }] });
+  });
+  after(() => gw?.close());
+
+  it('timers, random and stdout work; no files, no environment; a panic fails only its call, with its message', async () => {
+    const ok = await gw.post('/v1/chat/completions', CHAT('short'), { 'x-request-id': 'go-1' });
+    assert.equal(ok.status, 200, ok.text);
+    assert.ok(gw.logs.some((l) => l.rid === 'go-1' && l.plugin === 'go' && /^stdout: go hook call \d+: \d+ input bytes$/.test(l.msg)), 'Go wrote to stdout');
+
+    const panicked = await gw.post('/v1/chat/completions', CHAT('x'.repeat(400)), { 'x-request-id': 'go-2' });
+    assert.equal(panicked.status, 500);
+    assert.equal(panicked.json.error.code, ErrorCode.pluginTrap);
+    const failure = gw.logs.find((l) => l.rid === 'go-2' && l.msg === 'plugin failure');
+    assert.match(String(failure?.err), /stderr: panic: input of \d+ bytes is over 300/);
+
+    const after = await gw.post('/v1/chat/completions', CHAT('short again'));
+    assert.equal(after.status, 200, 'a fresh instance serves the next call');
   });
 });
 
