@@ -60,14 +60,30 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/** Fail-open hostile plugins of every kind the sandbox closes, with the failure each must get. */
+const HOSTILE = [
+  { name: 'sleeper', fixture: 'wasi-sleep', kind: 'timeout', extra: { timeout_ms: 100 } },
+  { name: 'exit', fixture: 'wasi-exit', kind: 'trap' },
+  { name: 'close-stdio', fixture: 'wasi-close-stdio', kind: 'trap' },
+  { name: 'var-flood', fixture: 'var-flood', kind: 'memory' },
+  { name: 'kernel-flood', fixture: 'kernel-flood', kind: 'memory', extra: { memory_limit_mb: 16 } },
+  { name: 'memory-bomb', fixture: 'memory-bomb', kind: 'memory', extra: { memory_limit_mb: 16 } },
+  { name: 'deep-ctx', fixture: 'deep-ctx', kind: 'bad_output' },
+  { name: 'huge-ctx', fixture: 'huge-ctx', kind: 'bad_output' },
+  { name: 'crlf-header', fixture: 'respond-crlf-header', kind: 'bad_output' },
+] as const;
+
 describe('sandbox: WASI cannot reach the gateway process', () => {
-  it('signals are refused, a sleeping guest is stopped at its deadline, and nothing is left behind', async () => {
+  it('signals are refused, hostile plugins of every kind cost only their calls, nothing is left behind, SIGTERM still drains', async () => {
     const gw = await startCli({
       log_level: 'info',
       runtime: { workers: 2 },
       plugins: [
+        // Fail-closed: if any signal were raised, the request would fail (or the gateway would be gone).
         { name: 'signals', path: fixture('wasi-signals') },
-        { name: 'sleeper', path: fixture('wasi-sleep'), timeout_ms: 100, on_error: 'fail-open', circuit_breaker: NO_BREAKER },
+        ...HOSTILE.map((h) => ({ name: h.name, path: fixture(h.fixture), on_error: 'fail-open', circuit_breaker: NO_BREAKER, ...('extra' in h ? h.extra : {}) })),
+        { name: 'log-flood', path: fixture('log-flood') },
+        { name: 'stdout-flood', path: fixture('stdout-flood') },
       ],
     });
     const pid = gw.child.pid!;
@@ -86,17 +102,20 @@ describe('sandbox: WASI cannot reach the gateway process', () => {
         // The 60 s sleep ends at the 100 ms deadline (plus a worker hand-over), not after 60 s.
         assert.ok(Date.now() - started < 5000, `request ${i} took ${Date.now() - started} ms`);
       }
-      // Every signal was refused (the signals plugin traps on any success: fail-closed, so a 500),
-      // and the sleeper failed open: every request is answered 200.
+      // Every signal was refused and every hostile plugin failed open: every request is answered 200.
       assert.deepEqual(statuses, Array(20).fill(200));
       assert.equal(gw.child.exitCode, null, 'the gateway is still running');
       assert.equal(await listening(9229), false, "SIGUSR1 did not open Node's inspector");
 
       const metrics = await (await fetch(`${gw.url}/metrics`)).text();
-      assert.equal(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'sleeper', kind: 'timeout' }), 21, 'the warm-up and the 20 calls timed out');
+      for (const h of HOSTILE) {
+        assert.equal(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: h.name, kind: h.kind }), 21, `${h.name}: the warm-up and the 20 calls failed as ${h.kind}`);
+      }
       assert.equal(metricValue(metrics, 'sandgate_plugin_failures_total', { plugin: 'signals' }), 0);
+      assert.ok(metricValue(metrics, 'sandgate_plugin_log_dropped_bytes_total', { plugin: 'log-flood' }) > 0);
 
-      // Each timeout replaced a worker; the replaced threads and their descriptors are gone.
+      // Each timeout replaced a worker; the replaced threads and their descriptors are gone, and
+      // what the floods and bombs took was given back. Bounds: +2 threads, +4 descriptors, +150 MiB.
       let now = processStats(pid);
       for (let i = 0; i < 40 && (now.threads > baseline.threads + 2 || now.fds > baseline.fds + 4); i++) {
         await new Promise((r) => setTimeout(r, 100));
