@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,9 +9,10 @@ import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
 import { startGateway } from '../host/main/start-gateway.js';
 import { MAX_GLOBALS } from '../host/runtime/module/sandbox-module.js';
+import { startCli } from './helpers/cli.js';
 import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metricValue } from './helpers/metrics.js';
-import { CLI, fixture, ROOT } from './helpers/paths.js';
+import { fixture, ROOT } from './helpers/paths.js';
 
 // The chaos suite, sandbox part: hostile modules that try to reach the host
 // process through WASI, or to make the gateway hold memory outside their
@@ -28,23 +29,6 @@ function processStats(pid: number): { threads: number; fds: number; rssMiB: numb
   return { threads: field('Threads'), fds: readdirSync(`/proc/${pid}/fd`).length, rssMiB: field('VmRSS') / 1024 };
 }
 
-/** Starts the CLI (a process of its own: a broken sandbox would stop it, not the test runner). */
-async function startCli(config: unknown): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const file = path.join(tmp, `config-${Date.now()}.json`);
-  writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [CLI, '--config', file, '--port', '0'], { cwd: ROOT });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', () => {
-      const m = /"url":"([^"]+)"/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', () => reject(new Error(`gateway exited early:\n${out}`)));
-  });
-  return { child, url, output: () => out };
-}
 
 const chat = (url: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CHAT()) });
 

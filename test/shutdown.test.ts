@@ -1,30 +1,8 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
+import { startCli } from './helpers/cli.js';
 import { CHAT } from './helpers/gateway.js';
-import { CLI, fixture, ROOT, samplePlugin } from './helpers/paths.js';
-
-/** Starts the CLI on a free port; resolves with its URL once it listens. */
-async function startCli(config: unknown): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sandgate-shutdown-'));
-  const file = path.join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [CLI, '--config', file, '--port', '0'], { cwd: ROOT });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', () => {
-      const m = /"url":"([^"]+)"/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', () => reject(new Error(`gateway exited early:\n${out}`)));
-  });
-  return { child, url, output: () => out };
-}
+import { fixture, samplePlugin } from './helpers/paths.js';
 
 describe('graceful shutdown', () => {
   it('on SIGTERM: in-flight requests finish, cleanup runs, exit code 0', async () => {
