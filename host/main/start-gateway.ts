@@ -72,7 +72,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         log.warn({ reason }, 'plugin worker replaced');
       },
     },
-    { size: config.runtime.workers, minLogLevel: minPluginLogLevel(config.log_level) },
+    { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, minLogLevel: minPluginLogLevel(config.log_level) },
   );
 
   let plugins: LoadedPlugin[];
