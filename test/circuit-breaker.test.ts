@@ -40,6 +40,22 @@ describe('CircuitBreaker', () => {
     assert.deepEqual(states, ['open', 'half_open', 'open', 'half_open', 'closed']);
   });
 
+  it('a call that was not made (shed) counts neither way, and does not use up the half-open trial', () => {
+    let now = 0;
+    const b = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 100 }, () => {}, () => now);
+    b.onFailure();
+    b.onNoVerdict();
+    b.onFailure();
+    assert.equal(b.state, 'open', 'the failures either side of it are still consecutive');
+    now = 100;
+    assert.equal(b.admit(), true, 'the trial call');
+    b.onNoVerdict();
+    assert.equal(b.state, 'half_open');
+    assert.equal(b.admit(), true, 'the trial was shed: the next call is the trial');
+    b.onSuccess();
+    assert.equal(b.state, 'closed');
+  });
+
   it('a threshold of 0 never opens', () => {
     const b = new CircuitBreaker({ failureThreshold: 0, cooldownMs: 10 });
     for (let i = 0; i < 100; i++) b.onFailure();

@@ -10,6 +10,7 @@ export const DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
   hookTimeoutMs: 1000,
   initTimeoutMs: 10_000,
+  queueTimeoutMs: 1000,
   memoryLimitMb: 64,
   maxOutputBytes: 8 * 1024 * 1024,
   maxVarBytes: 1024 * 1024,
@@ -110,6 +111,12 @@ export const ConfigSchema = z
       .strictObject({
         /** Plugin worker threads. Each holds one instance of every plugin. */
         workers: positiveInt.max(64).optional(),
+        /**
+         * Longest a hook call waits for a free worker before it is shed
+         * (plugin_overloaded, 503). Not part of the hook's timeout_ms, which
+         * starts when a worker takes the call.
+         */
+        queue_timeout_ms: positiveInt.default(DEFAULTS.queueTimeoutMs),
       })
       .prefault({}),
     providers: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'), ProviderSchema).default({ mock: { type: 'mock', latency_ms: 0, stream_chunks: 0, stream_delay_ms: 0 } }),

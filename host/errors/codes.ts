@@ -19,6 +19,8 @@ export const ErrorCode = {
   pluginHookError: 'plugin_hook_error',
   pluginUnavailable: 'plugin_unavailable',
   pluginCircuitOpen: 'plugin_circuit_open',
+  /** Shed: no plugin worker was free within runtime.queue_timeout_ms (load, not the plugin's fault). */
+  pluginOverloaded: 'plugin_overloaded',
 
   // a plugin answered on purpose
   pluginRejected: 'plugin_rejected',

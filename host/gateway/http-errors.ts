@@ -16,6 +16,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.pluginTimeout]: 504,
   [ErrorCode.pluginCircuitOpen]: 503,
   [ErrorCode.pluginUnavailable]: 503,
+  [ErrorCode.pluginOverloaded]: 503,
   [ErrorCode.upstreamUnreachable]: 502,
   [ErrorCode.upstreamBadResponse]: 502,
   [ErrorCode.upstreamError]: 502,
@@ -42,7 +43,10 @@ export function jsonResponse(status: number, value: unknown, headers: Record<str
  */
 function errorBody(e: GatewayError): { error: Record<string, unknown> } {
   if (e instanceof PluginFailure) {
-    const message = `plugin "${e.plugin}" failed in ${e.hook} (${e.code})`;
+    const message =
+      e.kind === 'overloaded'
+        ? `plugin "${e.plugin}" is overloaded: its ${e.hook} call found no free worker in time (${e.code}); retry later`
+        : `plugin "${e.plugin}" failed in ${e.hook} (${e.code})`;
     return { error: { message, type: 'plugin_failure', code: e.code, plugin: e.plugin, hook: e.hook } };
   }
   const type = statusFor(e.code) < 500 ? 'invalid_request_error' : 'gateway_error';

@@ -73,7 +73,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         log.warn({ reason }, 'plugin worker replaced');
       },
     },
-    { size: config.runtime.workers, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
+    { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
   );
 
   let plugins: LoadedPlugin[];

@@ -21,8 +21,9 @@ export class GatewayMetrics implements HookObserver {
   private readonly hookSeconds = new Histogram({ name: 'sandgate_plugin_call_duration_seconds', help: 'Plugin hook call latency (round trip through the worker)', labelNames: ['plugin', 'hook'], buckets: HOOK_BUCKETS, registers: [this.registry] });
   private readonly failures = new Counter({ name: 'sandgate_plugin_failures_total', help: 'Plugin failures, by kind (timeout, trap, memory, bad_output, output_too_large, hook_error, unavailable)', labelNames: ['plugin', 'hook', 'kind'], registers: [this.registry] });
   private readonly circuitRejects = new Counter({ name: 'sandgate_plugin_circuit_rejections_total', help: 'Hook calls not made because the plugin circuit was open', labelNames: ['plugin', 'hook'], registers: [this.registry] });
+  private readonly shed = new Counter({ name: 'sandgate_plugin_shed_total', help: 'Hook calls not made because no worker was free within runtime.queue_timeout_ms (answered plugin_overloaded, or skipped if fail-open)', labelNames: ['plugin', 'hook'], registers: [this.registry] });
   private readonly circuit = new Gauge({ name: 'sandgate_plugin_circuit_state', help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open', labelNames: ['plugin'], registers: [this.registry] });
-  private readonly instanceRestarts = new Counter({ name: 'sandgate_plugin_instance_restarts_total', help: 'Plugin instances discarded after a failure and created anew', labelNames: ['plugin'], registers: [this.registry] });
+  private readonly instanceRestarts = new Counter({ name: 'sandgate_plugin_instance_restarts_total', help: 'Plugin instances discarded after a failure (the next call in that worker creates a new one)', labelNames: ['plugin'], registers: [this.registry] });
   private readonly logDropped = new Counter({ name: 'sandgate_plugin_log_dropped_bytes_total', help: 'Plugin log text dropped because a call went over max_log_bytes_per_call', labelNames: ['plugin'], registers: [this.registry] });
   private readonly workerRestarts = new Counter({ name: 'sandgate_plugin_worker_restarts_total', help: 'Plugin worker threads terminated and replaced (deadline overrun or crash)', registers: [this.registry] });
   private readonly requests = new Counter({ name: 'sandgate_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
@@ -46,13 +47,18 @@ export class GatewayMetrics implements HookObserver {
     child.seconds.observe(seconds);
     if (failure) {
       this.failures.labels(plugin, hook, failure.kind).inc();
-      // A failed call's instance is never reused: it is replaced (a timeout replaces the whole worker too).
+      // A failed call's instance is never reused: it is discarded, and the plugin's next call in that worker
+      // creates a new one (a timeout replaces the whole worker too).
       if (failure.kind !== 'unavailable') this.instanceRestarts.labels(plugin).inc();
     }
   }
 
   onCircuitReject(plugin: string, hook: HookName): void {
     this.circuitRejects.labels(plugin, hook).inc();
+  }
+
+  onShed(plugin: string, hook: HookName): void {
+    this.shed.labels(plugin, hook).inc();
   }
 
   onCircuitChange(plugin: string, state: CircuitState): void {

@@ -11,6 +11,8 @@ export interface HookObserver {
   onHookCall(plugin: string, hook: HookName, seconds: number, failure: PluginFailure | null): void;
   /** A call the plugin's open circuit breaker refused. */
   onCircuitReject(plugin: string, hook: HookName): void;
+  /** A call shed because no worker was free in time (runtime.queue_timeout_ms). */
+  onShed(plugin: string, hook: HookName): void;
 }
 
 /** Bounds on what one request may carry through the pipeline (config `limits`). */
@@ -47,6 +49,8 @@ function onFailure(plugin: LoadedPlugin, failure: PluginFailure): null {
  * On a plugin failure the plugin's on_error policy decides: fail-open returns
  * null (the caller behaves as if the hook said "continue"); fail-closed throws
  * the PluginFailure, which ends the request with a 5xx naming the plugin.
+ * A shed call (no worker free in time) is the gateway's load, not the plugin's
+ * failure: the breaker does not count it, but on_error applies all the same.
  */
 export async function invokeHook<H extends HookName>(plugin: LoadedPlugin, hook: H, envelope: unknown, ex: Exchange): Promise<HookOutputs[H] | null> {
   const rid = ex.ctx.requestId;
@@ -56,22 +60,27 @@ export async function invokeHook<H extends HookName>(plugin: LoadedPlugin, hook:
     return onFailure(plugin, new PluginFailure('circuit_open', plugin.name, hook, `plugin "${plugin.name}" is not being called: its circuit breaker is open`));
   }
   const started = performance.now();
-  let failure: PluginFailure | null = null;
   try {
     const out = await plugin.call(hook, envelope, rid);
     ex.ctx.apply((out as { ctx?: ContextPatch } | undefined)?.ctx, plugin.name, ex.log);
     plugin.breaker.onSuccess();
+    ex.observer?.onHookCall(plugin.name, hook, (performance.now() - started) / 1000, null);
     ex.log.debug({ rid, plugin: plugin.name, hook }, 'hook called');
     return out;
   } catch (e) {
-    failure = PluginFailure.from(e, plugin.name, hook);
+    const failure = PluginFailure.from(e, plugin.name, hook);
+    if (failure.kind === 'overloaded') {
+      plugin.breaker.onNoVerdict();
+      ex.observer?.onShed(plugin.name, hook);
+      ex.log.warn({ rid, plugin: plugin.name, hook, code: failure.code, policy: plugin.entry.on_error, err: failure.message }, 'plugin call shed: no worker free in time');
+      return onFailure(plugin, failure);
+    }
     plugin.breaker.onFailure();
+    ex.observer?.onHookCall(plugin.name, hook, (performance.now() - started) / 1000, failure);
     ex.log.error(
       { rid, plugin: plugin.name, hook, kind: failure.kind, code: failure.code, policy: plugin.entry.on_error, err: failure.message },
       'plugin failure',
     );
     return onFailure(plugin, failure);
-  } finally {
-    ex.observer?.onHookCall(plugin.name, hook, (performance.now() - started) / 1000, failure);
   }
 }

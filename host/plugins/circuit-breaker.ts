@@ -47,6 +47,14 @@ export class CircuitBreaker {
     if (this.current !== 'closed') this.set('closed');
   }
 
+  /**
+   * The admitted call was not made after all (shed for load): it says nothing
+   * about the plugin. The count stays; in half-open state the next call may be the trial.
+   */
+  onNoVerdict(): void {
+    this.trialInFlight = false;
+  }
+
   onFailure(): void {
     this.trialInFlight = false;
     this.consecutive++;

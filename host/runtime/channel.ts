@@ -8,7 +8,7 @@
 // costs a worker event-loop wake-up and a structured clone each way; this
 // costs a futex wake each way.
 //
-// Control messages (load, unload, recycle) and anything that does not fit
+// Control messages (load, unload, create, discard) and anything that does not fit
 // (an input over INPUT_CAP, an output over OUTPUT_CAP, failures) still go by
 // postMessage; the main thread rings the doorbell after every message so the
 // blocked worker drains its port (receiveMessageOnPort).

@@ -1,8 +1,11 @@
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 
-/** How a plugin call can fail (the label used in metrics and logs). */
-/** `circuit_open` is the one kind where the plugin was not called at all (its breaker refused). */
-export type FailureKind = 'timeout' | 'trap' | 'memory' | 'bad_output' | 'output_too_large' | 'hook_error' | 'unavailable' | 'circuit_open';
+/**
+ * How a plugin call can fail (the label used in metrics and logs). Two kinds
+ * are calls that were never made: `circuit_open` (the plugin's breaker refused)
+ * and `overloaded` (no worker was free within runtime.queue_timeout_ms: shed).
+ */
+export type FailureKind = 'timeout' | 'trap' | 'memory' | 'bad_output' | 'output_too_large' | 'hook_error' | 'unavailable' | 'circuit_open' | 'overloaded';
 
 const CODE_OF: Record<FailureKind, GatewayError['code']> = {
   timeout: ErrorCode.pluginTimeout,
@@ -13,6 +16,7 @@ const CODE_OF: Record<FailureKind, GatewayError['code']> = {
   hook_error: ErrorCode.pluginHookError,
   unavailable: ErrorCode.pluginUnavailable,
   circuit_open: ErrorCode.pluginCircuitOpen,
+  overloaded: ErrorCode.pluginOverloaded,
 };
 
 const KIND_OF = Object.fromEntries(Object.entries(CODE_OF).map(([k, v]) => [v, k])) as Record<string, FailureKind>;

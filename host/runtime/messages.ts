@@ -34,6 +34,11 @@ export interface WorkerInit {
   minLogLevel: number;
   /** The shared-memory channel (channel.ts). */
   channel: SharedArrayBuffer;
+  /**
+   * Plugins already loaded when a replacement worker starts (slot: the plugin's
+   * number in channel calls). Registered only: each instance is created when the plugin is first called here.
+   */
+  plugins: { spec: PluginSpec; slot: number }[];
 }
 
 export type ToWorker =
@@ -42,8 +47,13 @@ export type ToWorker =
   /** A call that does not fit the channel (input too large, unknown hook or plugin). */
   | { t: 'call'; seq: number; pid: string; hook: string; input: Uint8Array; rid: string }
   | { t: 'unload'; seq: number; pid: string }
-  /** The main thread refused the instance's output: discard the instance, re-create it, then answer 'ready'. */
-  | { t: 'recycle'; pid: string };
+  /**
+   * The first step of a hook call when the plugin has no working instance in
+   * this worker: discard any old one, create a new one (running init), answer 'created'.
+   */
+  | { t: 'create'; seq: number; pid: string }
+  /** The main thread refused the instance's output: free it (no answer; the next call creates a new one). */
+  | { t: 'discard'; pid: string };
 
 export type FromWorker =
   | { t: 'loaded'; seq: number; init: InitOutput; name: string | undefined }
@@ -52,7 +62,10 @@ export type FromWorker =
    * way only when it does not fit the channel; also the answer to 'unload'.
    */
   | { t: 'done'; seq: number; bytes: Uint8Array | null }
-  | { t: 'failed'; seq: number; kind: FailureKind; message: string; recycling: boolean }
+  /** A hook call (or its instance creation) failed; the worker has discarded the instance. */
+  | { t: 'failed'; seq: number; kind: FailureKind; message: string }
+  | { t: 'created'; seq: number }
+  /** The worker's thread runs and may take calls. */
   | { t: 'ready' }
   | { t: 'log'; level: number; pid: string; rid: string; msg: string }
   /** A call's log text went over max_log_bytes_per_call: this much was dropped (rare: only a flooding plugin). */

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { OUTPUT_PARSERS } from '../abi/outputs.js';
+import { DEFAULTS } from '../config/schema.js';
 import type { HookName, InitOutput } from '../abi/types.js';
 import { CHANNEL_BYTES, Channel, HOOK_INDEX, INPUT_CAP, INPUT_OFF, OUTPUT_OFF, RID_CAP, RID_OFF, W } from './channel.js';
 import { PluginFailure } from './failure.js';
@@ -21,9 +22,17 @@ interface Job {
   pid: string;
   /** Counted in the plugin's bulkhead from dispatch until it settles. */
   occupying?: boolean;
+  /**
+   * Hook calls only: the worker is first creating the plugin's instance (it had
+   * none, or the last one failed), under init_timeout_ms. The hook's own
+   * deadline, timeout_ms, starts once the instance is there.
+   */
+  creating?: boolean;
+  /** Hook calls waiting in the queue: sheds the call if no worker takes it within queue_timeout_ms. */
+  shedTimer?: NodeJS.Timeout;
   input: Uint8Array | null;
   rid: string;
-  /** performance.now() by which the worker must answer (set at dispatch). */
+  /** performance.now() by which the worker must answer (set at dispatch, and again when an instance creation ends). */
   deadline: number;
   seq: number;
   /** Only this worker may run the job (loading a plugin into a given worker). */
@@ -49,6 +58,11 @@ export interface PoolOptions {
    */
   maxWorkersPerPlugin?: number;
   /**
+   * Longest a hook call may wait for a worker before it is shed (rejected as
+   * `overloaded`). Its own deadline only starts once a worker takes it.
+   */
+  queueTimeoutMs?: number;
+  /**
    * Lowest plugin log level (ABI.md §4.2: 0 debug .. 3 error) worth sending to
    * the main thread. Filtering in the worker saves a message per dropped line.
    */
@@ -71,14 +85,18 @@ const WORKER_URL = new URL('./worker/entry.js', import.meta.url);
 class PluginWorker {
   readonly thread: Worker;
   readonly channel = new Channel(new SharedArrayBuffer(CHANNEL_BYTES));
-  /** Accepts untargeted calls only once every loaded plugin has an instance in it. */
+  /** Takes hook calls: at once for the first workers (their plugins load before any call), once its thread runs for a replacement. */
   ready = false;
-  /** Busy from dispatch until the reply, and after a failure until the instance is re-created. */
+  /** Busy from dispatch until the reply. */
   busy = false;
   job: Job | null = null;
   seq = 0;
-  /** Bounds an instance's re-creation after a failure. */
-  timer: NodeJS.Timeout | null = null;
+  /**
+   * Plugins with a working instance in this worker: added when an instance is
+   * created, removed when a call fails (the worker discards that instance). A
+   * call of a plugin not in here has its instance created first.
+   */
+  readonly live = new Set<string>();
   /**
    * The deadline watchdog: one timer per worker, re-armed (refresh()) at each
    * dispatch rather than created and cleared per call. It may fire after the
@@ -88,8 +106,8 @@ class PluginWorker {
   watchdogMs = -1;
   dead = false;
 
-  constructor(minLogLevel: number) {
-    const workerData: WorkerInit = { minLogLevel, channel: this.channel.sab };
+  constructor(minLogLevel: number, plugins: WorkerInit['plugins']) {
+    const workerData: WorkerInit = { minLogLevel, channel: this.channel.sab, plugins };
     // The Extism SDK loads node:wasi, which prints an experimental warning per thread.
     this.thread = new Worker(WORKER_URL, {
       name: 'sandgate-plugin',
@@ -109,11 +127,19 @@ class PluginWorker {
  * Runs plugin calls on a small pool of worker threads, each call under a
  * deadline watched from this (main) thread. A worker whose call overruns is
  * terminated and replaced; its queued work goes to the other workers.
+ *
+ * An instance that failed is discarded at once and the worker takes the next
+ * call; the plugin's next call in that worker creates a new instance first,
+ * as part of that call, under the plugin's init_timeout_ms. A replacement
+ * worker likewise starts with no instances. So an init that loops or traps
+ * when run again is a failure of one call of its own plugin (counted by its
+ * circuit breaker, bounded by the bulkhead), never a worker held up for the
+ * others.
  */
 export class WorkerPool {
   private readonly workers: PluginWorker[] = [];
   private readonly queue: Job[] = [];
-  /** Every loaded plugin, so that a replacement worker can recreate them all. */
+  /** Every loaded plugin, so that a replacement worker knows them all (and creates their instances when called). */
   private readonly specs = new Map<string, { spec: PluginSpec; slot: number; initTimeoutMs: number }>();
   /** The number by which channel calls name each plugin (given at load, the same in every worker). */
   private readonly slots = new Map<string, number>();
@@ -125,6 +151,7 @@ export class WorkerPool {
   private readonly occupied = new Map<string, number>();
   private readonly minLogLevel: number;
   private readonly maxValueDepth: number | undefined;
+  readonly queueTimeoutMs: number;
 
   constructor(
     private readonly events: PoolEvents,
@@ -134,6 +161,7 @@ export class WorkerPool {
     this.maxWorkersPerPlugin = Math.max(1, Math.min(this.size, opts.maxWorkersPerPlugin ?? this.size - 1));
     this.minLogLevel = opts.minLogLevel ?? 0;
     this.maxValueDepth = opts.maxValueDepth;
+    this.queueTimeoutMs = opts.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs;
     for (let i = 0; i < this.size; i++) this.spawn(true);
   }
 
@@ -179,8 +207,19 @@ export class WorkerPool {
         }
       }
       this.queue.push(job);
+      job.shedTimer = setTimeout(() => this.shed(job), this.queueTimeoutMs);
+      job.shedTimer.unref();
       this.pump();
     });
+  }
+
+  /** A hook call no worker took in time: rejected, so that a backlog costs a quick 503 (or a skip) rather than ever longer waits. */
+  private shed(job: Job): void {
+    job.shedTimer = undefined;
+    const i = this.queue.indexOf(job);
+    if (i === -1) return; // taken by a worker meanwhile
+    this.queue.splice(i, 1);
+    job.reject(new PluginFailure('overloaded', job.plugin, job.hook, `plugin "${job.plugin}" is overloaded: its ${job.hook} call waited ${this.queueTimeoutMs} ms for a free worker (runtime.queue_timeout_ms)`));
   }
 
   /** Drops the plugin from every worker, calling its cleanup after its in-flight call ends. */
@@ -194,7 +233,10 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new PluginFailure('unavailable', job.plugin, job.hook, 'the gateway is shutting down'));
+    for (const job of this.queue.splice(0)) {
+      clearTimeout(job.shedTimer);
+      job.reject(new PluginFailure('unavailable', job.plugin, job.hook, 'the gateway is shutting down'));
+    }
     // kill() removes each worker from this.workers, so iterate over a copy.
     await Promise.all([...this.workers].map((w) => this.kill(w, 'shutdown', false)));
   }
@@ -243,19 +285,32 @@ export class WorkerPool {
   }
 
   private dispatch(w: PluginWorker, job: Job): void {
+    clearTimeout(job.shedTimer);
+    job.shedTimer = undefined;
     if (job.msg === null) {
       job.occupying = true;
       this.occupied.set(job.plugin, (this.occupied.get(job.plugin) ?? 0) + 1);
+      job.creating = !w.live.has(job.pid);
     }
     w.busy = true;
     w.job = job;
-    // Set before sending: a fast worker's answer can be handled before dispatch() returns.
-    job.deadline = performance.now() + job.timeoutMs;
-    const seq = ++w.seq;
-    job.seq = seq;
+    job.seq = ++w.seq;
+    this.sendStep(w, job);
+  }
+
+  /**
+   * Sends the job's current step under that step's own deadline: a control
+   * request, the creation of the plugin's instance (init_timeout_ms), or the
+   * hook call itself (timeout_ms).
+   */
+  private sendStep(w: PluginWorker, job: Job): void {
+    const ms = job.creating ? this.initTimeoutOf(job.pid) : job.timeoutMs;
+    // Set before sending: a fast worker's answer can be handled before this returns.
+    job.deadline = performance.now() + ms;
     try {
-      if (job.msg) w.send({ ...job.msg, seq } as ToWorker);
-      else this.sendCall(w, job, seq);
+      if (job.msg) w.send({ ...job.msg, seq: job.seq } as ToWorker);
+      else if (job.creating) w.send({ t: 'create', seq: job.seq, pid: job.pid });
+      else this.sendCall(w, job, job.seq);
     } catch (e) {
       w.busy = false;
       w.job = null;
@@ -263,7 +318,18 @@ export class WorkerPool {
       queueMicrotask(() => this.pump());
       return;
     }
-    this.armWatchdog(w, job);
+    this.armWatchdog(w, job, ms);
+  }
+
+  /** The worker created the plugin's instance for this call: now the hook itself runs, under its own deadline. */
+  private onCreated(w: PluginWorker, job: Job): void {
+    job.creating = false;
+    w.live.add(job.pid);
+    this.sendStep(w, job);
+  }
+
+  private initTimeoutOf(pid: string): number {
+    return this.specs.get(pid)?.initTimeoutMs ?? DEFAULTS.initTimeoutMs;
   }
 
   /** Writes a hook call into the worker's channel (or posts it if it does not fit) and waits for the answer there. */
@@ -330,9 +396,13 @@ export class WorkerPool {
     try {
       value = OUTPUT_PARSERS[job.hook as HookName](bytes, this.maxValueDepth);
     } catch (e) {
+      // Never reuse an instance whose output was refused: the worker frees it, and the
+      // plugin's next call there creates a new one (that 'create' comes after this message).
+      w.live.delete(job.pid);
+      w.send({ t: 'discard', pid: job.pid });
+      w.busy = false;
       job.reject(PluginFailure.from(e, job.plugin, job.hook));
-      w.send({ t: 'recycle', pid: job.pid });
-      this.awaitRecycle(w, job);
+      this.pump();
       return;
     }
     w.busy = false;
@@ -346,13 +416,13 @@ export class WorkerPool {
     w.channel.takeLogs((level, msg) => this.events.onLog(level, job.pid, job.rid, msg));
   }
 
-  private armWatchdog(w: PluginWorker, job: Job): void {
+  private armWatchdog(w: PluginWorker, job: Job, ms: number): void {
     if (w.job !== job) return; // already answered
-    if (w.watchdog && w.watchdogMs === job.timeoutMs) {
+    if (w.watchdog && w.watchdogMs === ms) {
       w.watchdog.refresh();
       return;
     }
-    this.setWatchdog(w, job.timeoutMs);
+    this.setWatchdog(w, ms);
   }
 
   private setWatchdog(w: PluginWorker, ms: number): void {
@@ -375,15 +445,14 @@ export class WorkerPool {
     if (w.job !== job) return;
     w.job = null;
     this.emitLogs(w, job);
+    if (job.creating) {
+      const ms = this.initTimeoutOf(job.pid);
+      job.reject(new PluginFailure('timeout', job.plugin, job.hook, `creating a new instance for ${job.hook}: init did not return within ${ms} ms (init_timeout_ms)`));
+      void this.kill(w, `plugin "${job.plugin}" did not create a new instance within its ${ms} ms init deadline`, true);
+      return;
+    }
     job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
     void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook}`, true);
-  }
-
-  /** Keeps the worker busy until it has re-created the failed instance ('ready'), bounded by the plugin's init timeout. */
-  private awaitRecycle(w: PluginWorker, job: Job): void {
-    const initTimeoutMs = this.specs.get(job.pid)?.initTimeoutMs ?? 10_000;
-    this.clearTimer(w);
-    w.timer = setTimeout(() => void this.kill(w, `plugin "${job.plugin}" did not re-initialise within ${initTimeoutMs} ms`, true), initTimeoutMs);
   }
 
   private onMessage(w: PluginWorker, msg: FromWorker): void {
@@ -396,14 +465,17 @@ export class WorkerPool {
       return;
     }
     if (msg.t === 'ready') {
-      // The instance that failed has been re-created: the worker may take work again.
-      this.clearTimer(w);
-      w.busy = false;
+      // A replacement's thread runs: it may take calls (it creates each plugin's instance when first called).
+      w.ready = true;
       this.pump();
       return;
     }
     const job = w.job;
     if (!job || msg.seq !== job.seq) return; // a late answer to a call already given up on
+    if (msg.t === 'created') {
+      if (job.creating) this.onCreated(w, job);
+      return;
+    }
     if (msg.t === 'done' && !job.msg) {
       this.finishCall(w, job, msg.bytes);
       return;
@@ -411,46 +483,32 @@ export class WorkerPool {
     w.job = null;
     this.emitLogs(w, job);
     if (msg.t === 'failed') {
+      // A hook call's instance (or the one it was creating) is gone: the plugin's next call here creates another.
+      if (!job.msg) w.live.delete(job.pid);
       job.reject(new PluginFailure(msg.kind, job.plugin, job.hook, msg.message));
-      if (msg.recycling) {
-        // Bound the re-creation (its init may loop as well).
-        this.awaitRecycle(w, job);
-        return;
-      }
     } else {
+      if (msg.t === 'loaded' && job.msg?.t === 'load') w.live.add(job.msg.spec.id);
+      if (job.msg?.t === 'unload') w.live.delete(job.msg.pid);
       job.resolve(msg);
     }
     w.busy = false;
     this.pump();
   }
 
-  private clearTimer(w: PluginWorker): void {
-    if (w.timer) clearTimeout(w.timer);
-    w.timer = null;
-  }
-
   private spawn(initial: boolean): PluginWorker {
-    const w = new PluginWorker(this.minLogLevel);
+    // A replacement knows every loaded plugin but creates no instance up front: an init that
+    // loops must not keep it from taking the other plugins' calls.
+    const plugins = initial ? [] : [...this.specs.values()].map(({ spec, slot }) => ({ spec, slot }));
+    const w = new PluginWorker(this.minLogLevel, plugins);
     this.workers.push(w);
     w.thread.on('message', (m: FromWorker) => this.onMessage(w, m));
     w.thread.on('error', (e) => void this.kill(w, `worker crashed: ${e.message}`, true));
     w.thread.on('exit', () => {
       if (!w.dead) void this.kill(w, 'worker exited unexpectedly', true);
     });
-    if (initial) {
-      w.ready = true;
-      return w;
-    }
-    // A replacement gets every loaded plugin before it takes general traffic.
-    const loads = [...this.specs.values()].map(({ spec, slot, initTimeoutMs }) =>
-      this.submit({ t: 'load', spec, slot, wantName: false }, spec.name, 'init', initTimeoutMs, w).catch((e: Error) => {
-        this.events.onLog(3, spec.id, '', `replacement worker could not load the plugin: ${e.message}`);
-      }),
-    );
-    void Promise.all(loads).then(() => {
-      w.ready = true;
-      this.pump();
-    });
+    // The first workers get their plugins by targeted loads before any call; a replacement waits for its thread
+    // to start ('ready'), so that its start-up is not counted against the first call's deadlines.
+    w.ready = initial;
     return w;
   }
 
@@ -458,7 +516,6 @@ export class WorkerPool {
     if (w.dead) return;
     w.dead = true;
     w.ready = false;
-    this.clearTimer(w);
     if (w.watchdog) clearTimeout(w.watchdog);
     w.watchdog = null;
     const job = w.job;

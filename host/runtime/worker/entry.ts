@@ -62,6 +62,8 @@ const instances = new Map<string, Instance>();
 /** Plugin ids by slot (channel calls name the plugin by slot). */
 const slots = new Map<number, string>();
 let current: CurrentCall | null = null;
+// A replacement worker starts knowing the plugins loaded so far.
+for (const { spec, slot } of init.plugins) register(spec, slot);
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -281,34 +283,38 @@ async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init:
   }
 }
 
-/** Drops an instance for good: after a failure its globals and heap may be inconsistent. */
-function discard(pid: string): void {
+/** Drops an instance for good (after a failure its globals and heap may be inconsistent); no guest code runs. */
+async function discard(pid: string): Promise<void> {
   const inst = instances.get(pid);
   instances.delete(pid);
-  void inst?.guest.close();
+  await inst?.guest.close().catch((e: Error) => postLog(2, inst.spec, `closing a discarded instance failed: ${e.message}`));
 }
 
-/** Returns the instance for a plugin, re-creating it if an earlier failure discarded it. */
-async function instanceFor(pid: string): Promise<Instance> {
-  const existing = instances.get(pid);
-  if (existing) return existing;
+function register(spec: PluginSpec, slot: number): void {
+  specs.set(spec.id, spec);
+  slots.set(slot, spec.id);
+}
+
+/**
+ * A hook call's first step when the plugin has no working instance here: a new
+ * one, its init run. The main thread bounds this by init_timeout_ms; the hook
+ * runs (and its timeout_ms starts) only after 'created'.
+ */
+async function recreate(seq: number, pid: string): Promise<void> {
+  await discard(pid);
   const spec = specs.get(pid);
-  if (!spec) throw new Error(`plugin ${pid} is not loaded in this worker`);
-  const { inst } = await createInstance(spec);
-  instances.set(pid, inst);
-  return inst;
-}
-
-/** Re-creates a discarded instance, then tells the main thread the worker may take work again. */
-async function recreate(pid: string): Promise<void> {
-  discard(pid);
-  try {
-    if (specs.has(pid)) await instanceFor(pid);
-  } catch (err) {
-    const spec = specs.get(pid);
-    if (spec) postLog(3, spec, `could not re-create the instance after a failure: ${(err as Error).message}`);
+  if (!spec) {
+    post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin is not loaded in this worker' });
+    return;
   }
-  post({ t: 'ready' });
+  try {
+    const { inst } = await createInstance(spec);
+    instances.set(pid, inst);
+    post({ t: 'created', seq });
+  } catch (e) {
+    const { kind, message } = classify(e, undefined);
+    post({ t: 'failed', seq, kind, message: `could not create a new instance: ${message}` });
+  }
 }
 
 /**
@@ -317,9 +323,10 @@ async function recreate(pid: string): Promise<void> {
  * message; a failure goes back in a 'failed' message.
  */
 async function runHook(seq: number, pid: string, hook: string, input: Uint8Array, rid: string | null): Promise<void> {
-  const inst = instances.get(pid) ?? (await instanceFor(pid).catch((e: Error) => e));
-  if (inst instanceof Error) {
-    post({ t: 'failed', seq, kind: 'unavailable', message: inst.message, recycling: false });
+  const inst = instances.get(pid);
+  if (!inst) {
+    // The main thread asks for a 'create' first; this heals a disagreement: it now knows there is none.
+    post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin has no instance in this worker' });
     return;
   }
   const c = newCall(pid, rid, input, true);
@@ -352,19 +359,17 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
     withStderr(e, c);
     finishLogs(c, inst.spec);
     current = null;
-    // The instance's globals and heap may be inconsistent after a trap: never reuse it.
-    const failure = classify(e, inst);
-    discard(pid);
-    post({ t: 'failed', seq, ...failure, recycling: true });
-    await recreate(pid);
+    // The instance's globals and heap may be inconsistent after a trap: never reuse it. The worker
+    // is free at once; the plugin's next call here creates a new instance (bounded, as part of that call).
+    post({ t: 'failed', seq, ...classify(e, inst) });
+    await discard(pid);
   }
 }
 
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.t) {
     case 'load': {
-      specs.set(msg.spec.id, msg.spec);
-      slots.set(msg.slot, msg.spec.id);
+      register(msg.spec, msg.slot);
       try {
         const { inst, init } = await createInstance(msg.spec);
         instances.set(msg.spec.id, inst);
@@ -373,15 +378,18 @@ async function handle(msg: ToWorker): Promise<void> {
       } catch (e) {
         specs.delete(msg.spec.id);
         slots.delete(msg.slot);
-        post({ t: 'failed', seq: msg.seq, ...classify(e, undefined), recycling: false });
+        post({ t: 'failed', seq: msg.seq, ...classify(e, undefined) });
       }
       return;
     }
     case 'call':
       await runHook(msg.seq, msg.pid, msg.hook, msg.input, msg.rid);
       return;
-    case 'recycle':
-      await recreate(msg.pid);
+    case 'create':
+      await recreate(msg.seq, msg.pid);
+      return;
+    case 'discard':
+      await discard(msg.pid);
       return;
     case 'unload': {
       const inst = instances.get(msg.pid);
@@ -412,6 +420,7 @@ async function handle(msg: ToWorker): Promise<void> {
 async function serve(): Promise<void> {
   let lastCall = Atomics.load(i32, W.CALL_SEQ);
   let calls = 0;
+  post({ t: 'ready' });
   for (;;) {
     const bell = Atomics.load(i32, W.DOORBELL);
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) await handle(m.message as ToWorker);
@@ -421,7 +430,7 @@ async function serve(): Promise<void> {
       const pid = slots.get(Atomics.load(i32, W.CALL_SLOT));
       const hook = HOOK_NAMES[Atomics.load(i32, W.CALL_HOOK)];
       const len = Atomics.load(i32, W.CALL_LEN);
-      if (pid === undefined) post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin is not loaded in this worker', recycling: false });
+      if (pid === undefined) post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin is not loaded in this worker' });
       else await runHook(seq, pid, hook, u8.subarray(INPUT_OFF, INPUT_OFF + len), null);
       if (++calls % YIELD_EVERY_CALLS === 0) await yieldToEventLoop();
       continue;
