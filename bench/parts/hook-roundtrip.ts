@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { encode } from '../../host/abi/codec.js';
 import type { HookName } from '../../host/abi/types.js';
 import { PluginEntrySchema } from '../../host/config/schema.js';
-import { loadPlugin } from '../../host/plugins/load-plugins.js';
+import { loadPlugin } from '../../host/plugins/load-plugin.js';
 import type { LoadedPlugin } from '../../host/plugins/loaded-plugin.js';
 import { WorkerPool } from '../../host/runtime/worker-pool.js';
 import { pinSelf, selfAffinity } from '../children.js';
@@ -84,9 +84,9 @@ export const hookRoundTrip: BenchPart = {
     /** Whether LoadedPlugin.call hands back raw output bytes (older hosts) or the decoded, validated output. */
     let returnsBytes: boolean | undefined;
     try {
-      const hello = await loadPlugin(PluginEntrySchema.parse({ name: 'hello-world', path: sample.path }), pool);
-      const minimal = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal', path: minimalPath }), pool);
-      const logging = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal-logging', path: loggingPath }), pool);
+      const hello = await loadPlugin(PluginEntrySchema.parse({ name: 'hello-world', path: sample.path }), pool, 1);
+      const minimal = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal', path: minimalPath }), pool, 2);
+      const logging = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal-logging', path: loggingPath }), pool, 3);
       const helloHere = await inThreadPlugin('hello-world', sample.path);
       closers.push(() => helloHere.close());
       const minimalHere = await inThreadPlugin('minimal', minimalPath);

@@ -11,6 +11,8 @@ export const DEFAULTS = {
   hookTimeoutMs: 1000,
   initTimeoutMs: 10_000,
   queueTimeoutMs: 1000,
+  reloadDebounceMs: 200,
+  reloadSettleMs: 2000,
   memoryLimitMb: 64,
   maxOutputBytes: 8 * 1024 * 1024,
   maxVarBytes: 1024 * 1024,
@@ -117,6 +119,12 @@ export const ConfigSchema = z
          * starts when a worker takes the call.
          */
         queue_timeout_ms: positiveInt.default(DEFAULTS.queueTimeoutMs),
+        /** Watch every enabled plugin's .wasm and swap in the new version when it changes. */
+        watch_plugins: z.boolean().default(true),
+        /** Quiet time after the last change to a plugin file before it is read. */
+        reload_debounce_ms: positiveInt.default(DEFAULTS.reloadDebounceMs),
+        /** How long a changed file that is not valid WebAssembly yet may take to be complete before it is refused. */
+        reload_settle_ms: positiveInt.default(DEFAULTS.reloadSettleMs),
       })
       .prefault({}),
     providers: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'), ProviderSchema).default({ mock: { type: 'mock', latency_ms: 0, stream_chunks: 0, stream_delay_ms: 0 } }),

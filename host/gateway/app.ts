@@ -8,14 +8,16 @@ import { RequestContext } from '../pipeline/context.js';
 import type { Exchange, HookObserver, RequestLimits } from '../pipeline/invoke.js';
 import { runTransport } from '../pipeline/transport.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import type { ChainLease } from '../plugins/registry.js';
 import type { Provider } from '../providers/provider.js';
 import { PluginFailure } from '../runtime/failure.js';
 import { chatCompletions } from './chat-completions.js';
-import { toHttpRequest, toResponse } from './edge.js';
+import { releaseWhenDone, toHttpRequest, toResponse } from './edge.js';
 import { errorResponse, internalError, jsonResponse } from './http-errors.js';
 
 export interface AppDeps {
-  plugins: () => readonly LoadedPlugin[];
+  /** The plugin chain for one request (held until its response has ended, a stream's last chunk included). */
+  acquirePlugins: () => ChainLease;
   providers: Map<string, Provider>;
   log: Logger;
   maxBodyBytes: number;
@@ -69,7 +71,8 @@ export function createApp(deps: AppDeps): Hono {
     const incoming = c.req.header('x-request-id');
     const rid = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const ex: Exchange = { ctx: new RequestContext(rid, deps.limits.maxContextBytes), limits: deps.limits, log: deps.log, observer: deps.observer, clientSignal: () => c.req.raw.signal };
-    const plugins = deps.plugins();
+    const lease = deps.acquirePlugins();
+    const plugins = lease.plugins;
     let resp: HttpResponse;
     try {
       const req = await toHttpRequest(c);
@@ -86,7 +89,10 @@ export function createApp(deps: AppDeps): Hono {
       if (isGatewayError(e)) {
         resp = errorResponse(e);
       } else {
-        if ((e as Error)?.name === 'BodyLimitError') throw e; // answered by bodyLimit's onError
+        if ((e as Error)?.name === 'BodyLimitError') {
+          lease.release();
+          throw e; // answered by bodyLimit's onError
+        }
         deps.log.error({ rid, err: e }, 'unhandled error');
         resp = internalError();
       }
@@ -105,7 +111,7 @@ export function createApp(deps: AppDeps): Hono {
       answer = toResponse(resp);
     }
     deps.onRequest?.(routeLabel(c.req.path), c.req.method, resp.status, (performance.now() - started) / 1000);
-    return answer;
+    return releaseWhenDone(answer, resp.stream !== undefined, lease.release);
   });
   return app;
 }

@@ -5,15 +5,17 @@ import type { Config } from '../config/schema.js';
 import { createApp } from '../gateway/app.js';
 import { createLogger, type Logger, logAtPluginLevel, minPluginLogLevel } from '../log/logger.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import { loadPlugins } from '../plugins/load-plugins.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import { PluginRegistry } from '../plugins/registry.js';
 import { createProviders } from '../providers/registry.js';
 import { WorkerPool } from '../runtime/worker-pool.js';
 
 export interface RunningGateway {
   url: string;
   port: number;
-  plugins: readonly LoadedPlugin[];
+  /** The active plugin versions, in chain order (a snapshot). */
+  readonly plugins: readonly LoadedPlugin[];
+  registry: PluginRegistry;
   pool: WorkerPool;
   log: Logger;
   metrics: GatewayMetrics;
@@ -30,32 +32,31 @@ export interface StartOptions {
   cleanupMs?: number;
 }
 
-/** A loaded plugin's id is name@version#generation; names cannot contain "@" (config schema). */
-function pluginNameOf(id: string): string {
-  const at = id.indexOf('@');
-  return at === -1 ? id : id.slice(0, at);
-}
-
 export const DEFAULT_DRAIN_MS = 10_000;
 export const DEFAULT_CLEANUP_MS = 2_000;
 
 /** Operator routes, answered outside the plugin chain. */
-function adminRoutes(app: Hono, plugins: () => readonly LoadedPlugin[], pool: WorkerPool, metrics: GatewayMetrics): void {
+function adminRoutes(app: Hono, registry: PluginRegistry, pool: WorkerPool, metrics: GatewayMetrics): void {
   app.get('/metrics', async (c) => {
     const { contentType, body } = await metrics.render();
     return c.body(body, 200, { 'content-type': contentType });
   });
   app.get('/health', (c) => {
-    const list = plugins().map((p) => ({
-      name: p.name,
-      version: p.entry.version,
-      state: p.breaker.state === 'closed' ? 'ok' : `circuit_${p.breaker.state}`,
-      circuit: p.breaker.state,
-      on_error: p.entry.on_error,
-      hooks: [...p.hooks],
-      sha256: p.sha256,
+    const list = registry.status().map(({ name, active: p, draining, lastReload }) => ({
+      name,
+      version: p?.entry.version ?? null,
+      state: !p ? 'not_loaded' : p.breaker.state === 'closed' ? 'ok' : `circuit_${p.breaker.state}`,
+      circuit: p?.breaker.state ?? null,
+      on_error: p?.entry.on_error ?? null,
+      hooks: p ? [...p.hooks] : [],
+      sha256: p?.sha256 ?? null,
+      generation: p?.id.generation ?? null,
+      loaded_at: p?.loadedAt.toISOString() ?? null,
+      in_flight: p?.inFlight ?? 0,
+      draining_versions: draining,
+      last_reload: lastReload,
     }));
-    const degraded = list.some((p) => p.circuit !== 'closed') || pool.stats().ready === 0;
+    const degraded = list.some((p) => p.state !== 'ok') || pool.stats().ready === 0;
     return c.json({ status: degraded ? 'degraded' : 'ok', plugins: list, workers: pool.stats() });
   });
 }
@@ -66,8 +67,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const metrics = new GatewayMetrics();
   const pool = new WorkerPool(
     {
-      onLog: (level, pid, rid, msg) => logAtPluginLevel(log, level, { plugin: pluginNameOf(pid), ...(rid ? { rid } : {}) }, msg),
-      onLogDropped: (pid, bytes) => metrics.onLogDropped(pluginNameOf(pid), bytes),
+      onLog: (level, plugin, rid, msg) => logAtPluginLevel(log, level, { plugin, ...(rid ? { rid } : {}) }, msg),
+      onLogDropped: (plugin, bytes) => metrics.onLogDropped(plugin, bytes),
       onWorkerRestart: (reason) => {
         metrics.onWorkerRestart();
         log.warn({ reason }, 'plugin worker replaced');
@@ -76,28 +77,38 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
   );
 
-  let plugins: LoadedPlugin[];
+  const cleanupMs = opts.cleanupMs ?? DEFAULT_CLEANUP_MS;
+  const registry = new PluginRegistry(
+    pool,
+    log,
+    {
+      onCircuitChange: (plugin, state) => {
+        metrics.onCircuitChange(plugin, state);
+        log.warn({ plugin, circuit: state }, `plugin circuit ${state}`);
+      },
+      onReload: (plugin, result) => metrics.onPluginReload(plugin, result),
+      onActivated: (p) => metrics.onPluginLoaded(p.name),
+    },
+    { watch: config.runtime.watch_plugins, debounceMs: config.runtime.reload_debounce_ms, settleMs: config.runtime.reload_settle_ms, cleanupMs },
+  );
   try {
-    plugins = await loadPlugins(config.plugins, pool, log, (plugin, state) => {
-      metrics.onCircuitChange(plugin, state);
-      log.warn({ plugin, circuit: state }, `plugin circuit ${state}`);
-    });
+    await registry.start(config.plugins);
   } catch (e) {
+    await registry.close();
     await pool.close();
     throw e;
   }
-  for (const p of plugins) metrics.onPluginLoaded(p.name);
   const providers = createProviders(config.providers);
 
   const app = createApp({
-    plugins: () => plugins,
+    acquirePlugins: () => registry.acquire(),
     providers,
     log,
     maxBodyBytes: config.server.max_body_bytes,
     limits: { maxJsonDepth: config.limits.max_json_depth, maxContextBytes: config.limits.max_context_bytes },
     observer: metrics,
     onRequest: (route, method, status, seconds) => metrics.onRequest(route, method, status, seconds),
-    admin: (a) => adminRoutes(a, () => plugins, pool, metrics),
+    admin: (a) => adminRoutes(a, registry, pool, metrics),
   });
 
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -106,10 +117,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
-  log.info({ url, plugins: plugins.map((p) => p.name), providers: [...providers.keys()], workers: pool.size }, 'gateway listening');
+  log.info({ url, plugins: registry.active().map((p) => p.name), providers: [...providers.keys()], workers: pool.size }, 'gateway listening');
 
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
-  const cleanupMs = opts.cleanupMs ?? DEFAULT_CLEANUP_MS;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -128,11 +138,22 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         http.closeAllConnections();
       }
       // Cleanup runs after in-flight calls end (each worker handles the unload after its current call).
-      await Promise.all(plugins.map((p) => pool.unload(p.id, cleanupMs)));
+      await registry.close();
       await pool.close();
       await Promise.all([...providers.values()].map((p) => p.close()));
       log.info('gateway stopped');
     })());
 
-  return { url, port, plugins, pool, log, metrics, close };
+  return {
+    url,
+    port,
+    get plugins() {
+      return registry.active();
+    },
+    registry,
+    pool,
+    log,
+    metrics,
+    close,
+  };
 }

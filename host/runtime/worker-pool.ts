@@ -43,9 +43,10 @@ interface Job {
 }
 
 export interface PoolEvents {
-  onLog(level: number, pid: string, rid: string, msg: string): void;
+  /** A plugin's log line; `plugin` is its name. */
+  onLog(level: number, plugin: string, rid: string, msg: string): void;
   /** A call's log text over max_log_bytes_per_call was dropped. */
-  onLogDropped(pid: string, bytes: number): void;
+  onLogDropped(plugin: string, bytes: number): void;
   onWorkerRestart(reason: string): void;
 }
 
@@ -143,6 +144,8 @@ export class WorkerPool {
   private readonly specs = new Map<string, { spec: PluginSpec; slot: number; initTimeoutMs: number }>();
   /** The number by which channel calls name each plugin (given at load, the same in every worker). */
   private readonly slots = new Map<string, number>();
+  /** Plugin names by id, for messages that name only the id; kept until an unload has ended. */
+  private readonly names = new Map<string, string>();
   private nextSlot = 1;
   private closed = false;
   readonly size: number;
@@ -169,6 +172,7 @@ export class WorkerPool {
   async load(spec: PluginSpec, initTimeoutMs: number): Promise<{ init: InitOutput; name: string | undefined }> {
     const slot = this.nextSlot++;
     this.slots.set(spec.id, slot);
+    this.names.set(spec.id, spec.name);
     const replies = await Promise.allSettled(
       this.workers.map((w, i) => this.submit({ t: 'load', spec, slot, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
     );
@@ -228,7 +232,10 @@ export class WorkerPool {
     this.specs.delete(pid);
     const name = entry?.spec.name ?? pid;
     await Promise.allSettled([...this.workers].map((w) => this.submit({ t: 'unload', pid }, name, 'cleanup', timeoutMs, w)));
-    if (!this.specs.has(pid)) this.slots.delete(pid);
+    if (!this.specs.has(pid)) {
+      this.slots.delete(pid);
+      this.names.delete(pid);
+    }
   }
 
   async close(): Promise<void> {
@@ -413,7 +420,7 @@ export class WorkerPool {
   /** The call's log lines, written into the channel by the worker while it ran. */
   private emitLogs(w: PluginWorker, job: Job): void {
     if (job.msg) return;
-    w.channel.takeLogs((level, msg) => this.events.onLog(level, job.pid, job.rid, msg));
+    w.channel.takeLogs((level, msg) => this.events.onLog(level, job.plugin, job.rid, msg));
   }
 
   private armWatchdog(w: PluginWorker, job: Job, ms: number): void {
@@ -457,11 +464,11 @@ export class WorkerPool {
 
   private onMessage(w: PluginWorker, msg: FromWorker): void {
     if (msg.t === 'log') {
-      this.events.onLog(msg.level, msg.pid, msg.rid, msg.msg);
+      this.events.onLog(msg.level, this.names.get(msg.pid) ?? msg.pid, msg.rid, msg.msg);
       return;
     }
     if (msg.t === 'log_dropped') {
-      this.events.onLogDropped(msg.pid, msg.bytes);
+      this.events.onLogDropped(this.names.get(msg.pid) ?? msg.pid, msg.bytes);
       return;
     }
     if (msg.t === 'ready') {
