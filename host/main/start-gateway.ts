@@ -78,7 +78,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   let plugins: LoadedPlugin[];
   try {
-    plugins = await loadPlugins(config.plugins, pool, log, (plugin, state) => {
+    plugins = await loadPlugins(config.plugins, pool, log, config, (plugin, state) => {
       metrics.onCircuitChange(plugin, state);
       log.warn({ plugin, circuit: state }, `plugin circuit ${state}`);
     });

@@ -6,13 +6,19 @@ import type { Logger } from '../log/logger.js';
 import { compilePlugin } from '../runtime/compile.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
 import type { CircuitState } from './circuit-breaker.js';
+import { type TrustSettings, verifyPluginBytes } from './integrity.js';
 import { LoadedPlugin } from './loaded-plugin.js';
 
 let generation = 0;
 
-/** Compiles one plugin and creates its instances in every worker (init runs in each). */
-export async function loadPlugin(entry: PluginEntry, pool: WorkerPool, onCircuitChange?: (plugin: string, state: CircuitState) => void): Promise<LoadedPlugin> {
-  const compiled = await compilePlugin(entry.name, entry.path, entry.memory_limit_mb);
+/** Verifies (integrity.ts) and compiles one plugin and creates its instances in every worker (init runs in each). */
+export async function loadPlugin(
+  entry: PluginEntry,
+  pool: WorkerPool,
+  trust: TrustSettings,
+  onCircuitChange?: (plugin: string, state: CircuitState) => void,
+): Promise<LoadedPlugin> {
+  const compiled = await compilePlugin(entry.name, entry.path, entry.memory_limit_mb, (bytes, sha256) => verifyPluginBytes(entry, trust, bytes, sha256));
   const id = `${entry.name}@${entry.version}#${++generation}`;
   let answer;
   try {
@@ -51,6 +57,7 @@ export async function loadPlugins(
   entries: PluginEntry[],
   pool: WorkerPool,
   log: Logger,
+  trust: TrustSettings,
   onCircuitChange?: (plugin: string, state: CircuitState) => void,
 ): Promise<LoadedPlugin[]> {
   const loaded: LoadedPlugin[] = [];
@@ -60,7 +67,7 @@ export async function loadPlugins(
       continue;
     }
     try {
-      const p = await loadPlugin(entry, pool, onCircuitChange);
+      const p = await loadPlugin(entry, pool, trust, onCircuitChange);
       log.info({ plugin: p.name, version: entry.version, hooks: [...p.hooks], sha256: p.sha256.slice(0, 12) }, 'plugin loaded');
       loaded.push(p);
     } catch (e) {
