@@ -84,9 +84,10 @@ export const hookRoundTrip: BenchPart = {
     /** Whether LoadedPlugin.call hands back raw output bytes (older hosts) or the decoded, validated output. */
     let returnsBytes: boolean | undefined;
     try {
-      const hello = await loadPlugin(PluginEntrySchema.parse({ name: 'hello-world', path: sample.path }), pool, 1);
-      const minimal = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal', path: minimalPath }), pool, 2);
-      const logging = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal-logging', path: loggingPath }), pool, 3);
+      const noSigning = { trusted_keys: {}, require_signature: false };
+      const hello = await loadPlugin(PluginEntrySchema.parse({ name: 'hello-world', path: sample.path }), pool, 1, noSigning);
+      const minimal = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal', path: minimalPath }), pool, 2, noSigning);
+      const logging = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal-logging', path: loggingPath }), pool, 3, noSigning);
       const helloHere = await inThreadPlugin('hello-world', sample.path);
       closers.push(() => helloHere.close());
       const minimalHere = await inThreadPlugin('minimal', minimalPath);

@@ -39,6 +39,8 @@ function describeIssues(issues: z.core.$ZodIssue[]): string {
   return issues
     .map((i) => {
       if (i.code === 'unrecognized_keys') return `${jsonPath(i.path)}: unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      // A record's key (a provider name, a trusted key id): zod says only "Invalid key in record"; its own issues say why.
+      if (i.code === 'invalid_key') return `${jsonPath(i.path)}: invalid name: ${i.issues.map((k) => k.message).join('; ')}`;
       return `${jsonPath(i.path)}: ${i.message}`;
     })
     .join('\n  ');

@@ -44,10 +44,22 @@ export const MAX_JSON_DEPTH = 512;
 
 const positiveInt = z.number().int().positive();
 
+/** Signing key ids, as in trusted_keys and `.sig` files: the same characters as plugin names. */
+export const KEY_ID_PATTERN = /^[A-Za-z0-9._-]+$/;
+/** An Ed25519 public key as `sandgate keygen` prints it: base64 of its 32 raw bytes (44 characters). */
+const PUBLIC_KEY_PATTERN = /^[A-Za-z0-9+/]{43}=$/;
+
 export const PluginEntrySchema = z.strictObject({
   enabled: z.boolean().default(true),
   name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'),
   path: z.string().min(1),
+  /** Pinned hash of the .wasm file (sandgate hash FILE); a file with another hash is refused. */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'expected the file\'s sha256 as 64 hex characters (sandgate hash FILE prints it)')
+    .optional(),
+  /** Overrides the top-level require_signature for this plugin. */
+  require_signature: z.boolean().optional(),
   version: positiveInt.default(1),
   config: z.unknown().default({}),
   on_error: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
@@ -129,8 +141,24 @@ export const ConfigSchema = z
       .prefault({}),
     providers: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'), ProviderSchema).default({ mock: { type: 'mock', latency_ms: 0, stream_chunks: 0, stream_delay_ms: 0 } }),
     plugins: z.array(PluginEntrySchema).default([]),
+    /** Public keys whose signatures (`<file>.sig`) are trusted, by key id. */
+    trusted_keys: z
+      .record(
+        z.string().regex(KEY_ID_PATTERN, 'key ids use letters, digits, ".", "_" or "-"'),
+        z.string().regex(PUBLIC_KEY_PATTERN, 'expected an Ed25519 public key as base64 of its 32 raw bytes (44 characters, as sandgate keygen prints it)'),
+      )
+      .default({}),
+    /** Whether every plugin needs a valid signature by a trusted key, unless its own require_signature says otherwise. */
+    require_signature: z.boolean().default(false),
   })
   .superRefine((cfg, ctx) => {
+    if (Object.keys(cfg.trusted_keys).length === 0) {
+      const noKeys = 'is true but trusted_keys is empty: add the public key that signs your plugins to trusted_keys (sandgate keygen prints it)';
+      if (cfg.require_signature) ctx.addIssue({ code: 'custom', path: ['require_signature'], message: noKeys });
+      cfg.plugins.forEach((p, i) => {
+        if (p.require_signature) ctx.addIssue({ code: 'custom', path: ['plugins', i, 'require_signature'], message: noKeys });
+      });
+    }
     const seen = new Map<string, number>();
     cfg.plugins.forEach((p, i) => {
       if (!p.enabled) return;

@@ -7,6 +7,8 @@ export const ErrorCode = {
   configInvalid: 'config_invalid',
   configEnvMissing: 'config_env_missing',
   pluginLoadFailed: 'plugin_load_failed',
+  /** The .wasm does not match its pinned sha256, or lacks a valid signature by a trusted key where one is required. */
+  pluginIntegrityFailed: 'plugin_integrity_failed',
   pluginAbiMismatch: 'plugin_abi_mismatch',
   pluginInitFailed: 'plugin_init_failed',
 

@@ -2,11 +2,39 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { isGatewayError } from '../errors/codes.js';
+import { SIGNING_COMMANDS, UsageError } from './signing-commands.js';
 import { startGateway } from './start-gateway.js';
 
-const USAGE = `usage: sandgate [--config config.json] [--host 127.0.0.1] [--port 8080]`;
+const USAGE = `usage: sandgate [--config config.json] [--host 127.0.0.1] [--port 8080]
+       sandgate keygen [--out sandgate-signing.key] [--id ID]
+       sandgate sign FILE --key KEYFILE
+       sandgate hash FILE
+
+With no command, serves the gateway. "sandgate COMMAND --help" explains each command.`;
 
 async function main(): Promise<void> {
+  const [first, ...rest] = process.argv.slice(2);
+  // No command (or an option first) serves, so "sandgate --config x" works as it always has.
+  if (first !== undefined && !first.startsWith('-')) {
+    const command = SIGNING_COMMANDS[first];
+    if (!command) {
+      console.error(`sandgate: unknown command "${first}"\n${USAGE}`);
+      process.exit(2);
+    }
+    try {
+      command.run(rest);
+    } catch (e) {
+      // These commands' errors are for the operator and say what to fix; a stack trace would only bury that.
+      const usage = e instanceof UsageError;
+      console.error(`sandgate ${first}: ${(e as Error).message}${usage ? `\n${command.usage}` : ''}`);
+      process.exit(usage ? 2 : 1);
+    }
+    return;
+  }
+  await serve();
+}
+
+async function serve(): Promise<void> {
   let args;
   try {
     args = parseArgs({

@@ -89,7 +89,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       onReload: (plugin, result) => metrics.onPluginReload(plugin, result),
       onActivated: (p) => metrics.onPluginLoaded(p.name),
     },
-    { watch: config.runtime.watch_plugins, debounceMs: config.runtime.reload_debounce_ms, settleMs: config.runtime.reload_settle_ms, cleanupMs },
+    { watch: config.runtime.watch_plugins, debounceMs: config.runtime.reload_debounce_ms, settleMs: config.runtime.reload_settle_ms, cleanupMs, trust: config },
   );
   try {
     await registry.start(config.plugins);

@@ -5,19 +5,26 @@ import { ErrorCode, GatewayError } from '../errors/codes.js';
 import { compilePlugin } from '../runtime/compile.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
 import type { CircuitState } from './circuit-breaker.js';
+import { type TrustSettings, verifyPluginBytes } from './integrity.js';
 import { LoadedPlugin, poolKey } from './loaded-plugin.js';
 
 /**
- * Compiles one version of a plugin from its file and creates its instances in
+ * Verifies (integrity.ts) and compiles one version of a plugin from its file, and creates its instances in
  * every worker (init runs in each). Throws a GatewayError saying why it cannot
  * load; then nothing of it is left in the pool.
  *
  * @example
- * const v = await loadPlugin(entry, pool, 7);
+ * const v = await loadPlugin(entry, pool, 7, { trusted_keys: {}, require_signature: false });
  * await v.call('http_transport_pre_hook', envelope, rid);
  */
-export async function loadPlugin(entry: PluginEntry, pool: WorkerPool, generation: number, onCircuitChange?: (plugin: string, state: CircuitState) => void): Promise<LoadedPlugin> {
-  const compiled = await compilePlugin(entry.name, entry.path, entry.memory_limit_mb);
+export async function loadPlugin(
+  entry: PluginEntry,
+  pool: WorkerPool,
+  generation: number,
+  trust: TrustSettings,
+  onCircuitChange?: (plugin: string, state: CircuitState) => void,
+): Promise<LoadedPlugin> {
+  const compiled = await compilePlugin(entry.name, entry.path, entry.memory_limit_mb, (bytes, sha256) => verifyPluginBytes(entry, trust, bytes, sha256));
   const id = { name: entry.name, version: entry.version, generation };
   let answer;
   try {

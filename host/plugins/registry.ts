@@ -4,6 +4,7 @@ import { ErrorCode, GatewayError, isGatewayError } from '../errors/codes.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
 import type { CircuitState } from './circuit-breaker.js';
+import type { TrustSettings } from './integrity.js';
 import { PluginFileWatcher } from './file-watch.js';
 import { loadPlugin } from './load-plugin.js';
 import type { LoadedPlugin } from './loaded-plugin.js';
@@ -51,6 +52,8 @@ export interface RegistryOptions {
   settleMs: number;
   /** Bound on each plugin version's cleanup when it is retired. */
   cleanupMs: number;
+  /** Which keys sign plugins, and whether a signature is required (integrity.ts). */
+  trust: TrustSettings;
 }
 
 export class PluginRegistry {
@@ -172,7 +175,7 @@ export class PluginRegistry {
   }
 
   private load(entry: PluginEntry): Promise<LoadedPlugin> {
-    return loadPlugin(entry, this.pool, ++this.generation, (plugin, state) => this.events.onCircuitChange(plugin, state));
+    return loadPlugin(entry, this.pool, ++this.generation, this.opts.trust, (plugin, state) => this.events.onCircuitChange(plugin, state));
   }
 
   private onFileChanged(file: string): void {

@@ -20,11 +20,15 @@ export interface CompiledPlugin {
 
 const PAGE = 64 * 1024;
 
+/** Refuses bytes it does not trust by throwing (plugins/integrity.ts); given the file's bytes and their sha256 (hex). */
+export type VerifyBytes = (bytes: Uint8Array, sha256: string) => Promise<void>;
+
 /**
  * Reads, sandboxes (module/sandbox-module.ts, module/grow-watch.ts) and compiles one plugin version. Compiled once per version: every
- * instance in every worker is created from this Module (about 0.1 ms each).
+ * instance in every worker is created from this Module (about 0.1 ms each). The file is read once: `verify` sees the very bytes that
+ * get compiled, before anything parses them.
  */
-export async function compilePlugin(name: string, file: string, memoryLimitMb: number): Promise<CompiledPlugin> {
+export async function compilePlugin(name: string, file: string, memoryLimitMb: number, verify?: VerifyBytes): Promise<CompiledPlugin> {
   let raw: Uint8Array<ArrayBuffer>;
   try {
     raw = await readFile(file);
@@ -32,6 +36,8 @@ export async function compilePlugin(name: string, file: string, memoryLimitMb: n
     const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found (build it, or fix "path")' : (e as Error).message;
     throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${name}": cannot read ${file}: ${reason}`, { plugin: name });
   }
+  const sha256 = createHash('sha256').update(raw).digest('hex');
+  await verify?.(raw, sha256);
   if (!WebAssembly.validate(raw)) {
     throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${name}": ${file} is not a valid WebAssembly module (corrupt or truncated? rebuild it)`, { plugin: name });
   }
@@ -47,7 +53,7 @@ export async function compilePlugin(name: string, file: string, memoryLimitMb: n
     hooks: new Set(HOOKS.filter((h) => exported.has(h))),
     hasInitialize: sandboxed.hasInitialize,
     usesExtismInput: imports.some((i) => i.module === 'extism:host/env' && i.name.startsWith('input_')),
-    sha256: createHash('sha256').update(raw).digest('hex'),
+    sha256,
     bytes: raw.length,
   };
 }
