@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { HttpRequest, HttpResponse } from '../abi/types.js';
 import { ErrorCode, GatewayError, isGatewayError } from '../errors/codes.js';
 import type { Logger } from '../log/logger.js';
@@ -56,14 +55,6 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   deps.admin?.(app);
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: (c) => c.json({ error: { message: `request body is over the limit of ${deps.maxBodyBytes} bytes (server.max_body_bytes)`, type: 'invalid_request_error', code: ErrorCode.bodyTooLarge } }, 413),
-    }),
-  );
-
   app.all('*', async (c) => {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
@@ -71,8 +62,11 @@ export function createApp(deps: AppDeps): Hono {
     const ex: Exchange = { ctx: new RequestContext(rid, deps.limits.maxContextBytes), limits: deps.limits, log: deps.log, observer: deps.observer, clientSignal: () => c.req.raw.signal };
     const plugins = deps.plugins();
     let resp: HttpResponse;
+    let bodyLeftUnread = false;
     try {
-      const req = await toHttpRequest(c);
+      // A body over server.max_body_bytes is a GatewayError (413) like any other bad request:
+      // it gets its x-request-id and is counted, and no hook sees it.
+      const req = await toHttpRequest(c, deps.maxBodyBytes);
       resp = await runTransport(plugins, req, async (r) => {
         try {
           return await route(r, plugins, deps, ex);
@@ -85,8 +79,8 @@ export function createApp(deps: AppDeps): Hono {
     } catch (e) {
       if (isGatewayError(e)) {
         resp = errorResponse(e);
+        bodyLeftUnread = e.code === ErrorCode.bodyTooLarge;
       } else {
-        if ((e as Error)?.name === 'BodyLimitError') throw e; // answered by bodyLimit's onError
         deps.log.error({ rid, err: e }, 'unhandled error');
         resp = internalError();
       }
@@ -104,6 +98,9 @@ export function createApp(deps: AppDeps): Hono {
       resp.headers['x-request-id'] = rid;
       answer = toResponse(resp);
     }
+    // The rest of a refused body may still be on its way: end the connection after the 413
+    // (as nginx does) rather than read it, and the client knows not to reuse it.
+    if (bodyLeftUnread) answer.headers.set('connection', 'close');
     deps.onRequest?.(routeLabel(c.req.path), c.req.method, resp.status, (performance.now() - started) / 1000);
     return answer;
   });
