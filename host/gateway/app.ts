@@ -34,6 +34,18 @@ function routeLabel(path: string): string {
   return ROUTES.has(path) ? path : 'unmatched';
 }
 
+/** When this gateway process started, in Unix seconds: the `created` of every listed model. */
+const STARTED_AT = Math.floor(Date.now() / 1000);
+
+/**
+ * GET /v1/models in OpenAI's shape: every provider's models as "<provider>/<model>",
+ * the id a chat request names. Upstreams are not asked, so `created` is when the gateway started.
+ */
+function listModels(providers: Map<string, Provider>, created = STARTED_AT): HttpResponse {
+  const data = [...providers.values()].flatMap((p) => p.models.map((model) => ({ id: `${p.name}/${model}`, object: 'model', created, owned_by: p.name })));
+  return jsonResponse(200, { object: 'list', data });
+}
+
 /** The core router: what a request reaches once the transport pre-hooks let it through. */
 function route(req: HttpRequest, plugins: readonly LoadedPlugin[], deps: AppDeps, ex: Exchange): Promise<HttpResponse> {
   if (req.path === '/v1/chat/completions') {
@@ -41,7 +53,7 @@ function route(req: HttpRequest, plugins: readonly LoadedPlugin[], deps: AppDeps
     return chatCompletions(req, plugins, deps.providers, ex);
   }
   if (req.path === '/v1/models' && req.method === 'GET') {
-    return Promise.resolve(jsonResponse(200, { object: 'list', data: [...deps.providers.keys()].map((id) => ({ id, object: 'provider' })) }));
+    return Promise.resolve(listModels(deps.providers));
   }
   throw new GatewayError(ErrorCode.notFound, `no route for ${req.method} ${req.path}`);
 }
