@@ -37,7 +37,7 @@ export async function loadPlugin(entry: PluginEntry, pool: WorkerPool, onCircuit
     const why = (e as Error).message;
     throw new GatewayError(ErrorCode.pluginInitFailed, `plugin "${entry.name}" failed to initialise: ${why}`, { plugin: entry.name, cause: e });
   }
-  // The config name wins (SEMANTICS.md); get_name is still called (and validated) so a broken one shows up at load time.
+  // The config name wins (docs/hook-semantics.md); get_name is still called (and validated) so a broken one shows up at load time.
   const init = answer.init;
   return new LoadedPlugin(id, entry.name, entry, compiled.hooks, init.request_body ?? true, init.response_body ?? true, compiled.sha256, pool, onCircuitChange);
 }

@@ -29,7 +29,7 @@ type Body = AsyncIterable<Buffer> & { destroy(err?: Error): unknown; text(): Pro
 /**
  * Any OpenAI-compatible upstream (`POST {base_url}/chat/completions`). Uses
  * undici's request API on a keep-alive pool: global fetch costs about 2.5x as
- * much CPU per proxied request (PERF-NOTES.md).
+ * much CPU per proxied request (docs/performance-notes.md).
  */
 export class OpenAiProvider implements Provider {
   private readonly pool: Pool;

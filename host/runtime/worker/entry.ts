@@ -1,7 +1,7 @@
 // A plugin worker thread. It holds one foreground Extism instance of every
 // loaded plugin and runs one call at a time; the main thread watches the
 // deadline and terminates this whole thread if a call overruns, which is the
-// only way to stop a WASM loop (EXTISM-NOTES.md, "Timeouts").
+// only way to stop a WASM loop (docs/extism-notes.md, "A foreground call cannot be interrupted").
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
