@@ -85,3 +85,18 @@ describe('every export may call the host functions', () => {
     }
   });
 });
+
+describe('Extism kernel answers as ABI.md §4.1 says', () => {
+  it('config_get, http_request, get_log_level, and addresses that are no block', async () => {
+    const gw = await startTestGateway({ plugins: [{ name: 'probe', path: fixture('extism-kernel-probe') }] });
+    try {
+      const r = await gw.post('/v1/chat/completions', CHAT(), { 'x-request-id': 'rid-probe' });
+      assert.equal(r.status, 200, `the probe found a difference: ${r.text}`);
+      const line = gw.logs.find((l) => l.plugin === 'probe' && l.msg === 'http_request is not enabled');
+      assert.equal(line?.level, 50, 'http_request logs one error line');
+      assert.equal(line?.rid, 'rid-probe');
+    } finally {
+      await gw.close();
+    }
+  });
+});
