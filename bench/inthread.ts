@@ -40,12 +40,12 @@ export async function inThreadPlugin(name: string, file: string): Promise<InThre
     hasInitialize: compiled.hasInitialize,
     maxVarBytes: 1 << 20,
     kernelBytesPerCall: 64 << 20,
-    hostFunctions: {
+    hostFunctions: (memory) => ({
       input_length: () => input.length,
-      input_read: (_cc: unknown, dst: number) => void new Uint8Array(guest.requireMemory().buffer, dst, input.length).set(input),
-      output_write: (_cc: unknown, src: number, len: number) => void (output = new Uint8Array(guest.requireMemory().buffer.slice(src, src + len))),
+      input_read: (_cc: unknown, dst: number) => void new Uint8Array(memory().buffer, dst, input.length).set(input),
+      output_write: (_cc: unknown, src: number, len: number) => void (output = new Uint8Array(memory().buffer.slice(src, src + len))),
       log: () => {},
-    } as never,
+    }) as never,
     write: () => {},
     logger: console,
   });

@@ -96,6 +96,15 @@ describe('config.json validation', () => {
     assert.match(e.message, /NOT_SET_ANYWHERE/);
     assert.match(e.message, /providers\.up\.api_key/);
   });
+
+  it('an openai provider\'s models list: optional, each name once, no spaces', () => {
+    const ok = parseConfig({ providers: { up: { type: 'openai', base_url: 'http://x/v1', models: ['gpt-4o', 'gpt-4o-mini'] } } }, { baseDir: ROOT });
+    assert.deepEqual((ok.providers.up as { models: string[] }).models, ['gpt-4o', 'gpt-4o-mini']);
+    const none = parseConfig({ providers: { up: { type: 'openai', base_url: 'http://x/v1' } } }, { baseDir: ROOT });
+    assert.deepEqual((none.providers.up as { models: string[] }).models, []);
+    assert.match(configError({ providers: { up: { type: 'openai', base_url: 'http://x/v1', models: ['a', 'a'] } } }).message, /providers\.up\.models.*once/);
+    assert.match(configError({ providers: { up: { type: 'openai', base_url: 'http://x/v1', models: ['gpt 4'] } } }).message, /providers\.up\.models\[0\]: a model name has no spaces/);
+  });
 });
 
 describe('command line', () => {

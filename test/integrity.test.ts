@@ -108,7 +108,10 @@ describe('plugin integrity: pinned sha256', () => {
     const res = await gw.post('/v1/chat/completions', CHAT());
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-processed-by'), null, 'the refused plugin does not run');
-    assert.deepEqual((await gw.get('/health')).json.plugins, []);
+    const health = (await gw.get('/health')).json;
+    assert.deepEqual(health.plugins.map((p: { name: string; state: string }) => [p.name, p.state]), [['hello', 'not_loaded']], '/health shows it configured but not loaded');
+    assert.equal(health.status, 'degraded');
+    assert.equal(gw.plugins.length, 0, 'no version of it is active');
     assert.ok(gw.logs.some((l) => l.code === ErrorCode.pluginIntegrityFailed && l.plugin === 'hello'), 'the refusal is logged with its code');
   });
 });

@@ -7,7 +7,7 @@ import { fixture, samplePlugin, testPlugin } from './helpers/paths.js';
 import { legacy, scripted, shortHooks } from './helpers/scripted.js';
 import { completion, startUpstream, type Upstream } from './helpers/upstream.js';
 
-// The hook semantics of /work/shared/design/SEMANTICS.md, each rule checked with
+// The hook semantics of docs/hook-semantics.md, each rule checked with
 // real .wasm plugins (test/plugins/: `scripted` does what its config says,
 // `legacy` exports only the legacy hooks, `shadowed` both names) through the
 // real gateway on loopback. Orders come from the debug log ("hook called",

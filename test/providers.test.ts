@@ -28,7 +28,7 @@ describe('the OpenAI-compatible provider against a real upstream on loopback', (
     gw = await startTestGateway({
       providers: {
         mock: { type: 'mock' },
-        up: { type: 'openai', base_url: up.url, api_key: 'sk-test-key' },
+        up: { type: 'openai', base_url: up.url, api_key: 'sk-test-key', models: ['gpt-test', 'overloaded'] },
         broken: { type: 'openai', base_url: broken.url },
         down: { type: 'openai', base_url: downUrl },
       },
@@ -50,6 +50,27 @@ describe('the OpenAI-compatible provider against a real upstream on loopback', (
     assert.equal(seen.body.model, 'gpt-test');
     assert.equal(seen.body.temperature, 0.3);
     assert.equal(seen.body.stream, false);
+  });
+
+  it('GET /v1/models lists every provider\'s models in OpenAI\'s shape, without asking the upstream', async () => {
+    const asked = up.received.length;
+    const r = await gw.get('/v1/models');
+    assert.equal(r.status, 200);
+    assert.equal(r.json.object, 'list');
+    assert.deepEqual(
+      r.json.data.map((m: { id: string }) => m.id),
+      ['mock/echo', 'mock/fail-503', 'mock/fail-503-final', 'mock/fail-after-3', 'up/gpt-test', 'up/overloaded'],
+      'the mock\'s models, then the configured ones; a provider with no models list shows none',
+    );
+    for (const m of r.json.data) {
+      assert.equal(m.object, 'model');
+      assert.equal(m.owned_by, m.id.split('/')[0]);
+      assert.ok(Number.isInteger(m.created) && Math.abs(m.created - Date.now() / 1000) < 3600, `created is a recent Unix time in seconds: ${m.created}`);
+    }
+    assert.equal(up.received.length, asked, 'the upstream was not called');
+    // A listed id is what a chat request names.
+    const chat = await gw.post('/v1/chat/completions', { model: r.json.data.at(-2).id, messages: [{ role: 'user', content: 'listed' }] });
+    assert.equal(chat.json.choices[0].message.content, 'upstream says: listed');
   });
 
   it('relays an upstream error status and message', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../host/errors/codes.js';
 import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { metricValue } from './helpers/metrics.js';
 import { fixture } from './helpers/paths.js';
 
 describe('bad requests get a clear 4xx with a stable code', () => {
@@ -37,10 +38,42 @@ describe('bad requests get a clear 4xx with a stable code', () => {
     assert.match(fb.json.error.message, /^fallbacks\[1\]/);
   });
 
-  it('a body over server.max_body_bytes is refused with 413 before it is buffered', async () => {
-    const r = await gw.post('/v1/chat/completions', CHAT('x'.repeat(5000)));
+  it('a body over server.max_body_bytes is refused with 413 before it is buffered, with its x-request-id, and counted', async () => {
+    const counted = async () => metricValue((await gw.get('/metrics')).text, 'sandgate_http_requests_total', { route: '/v1/chat/completions', method: 'POST', status: '413' });
+    const before = await counted();
+    const r = await gw.post('/v1/chat/completions', CHAT('x'.repeat(5000)), { 'x-request-id': 'rid-413' });
     assert.equal(r.status, 413);
     assert.equal(r.json.error.code, ErrorCode.bodyTooLarge);
+    assert.match(r.json.error.message, /server\.max_body_bytes/);
+    assert.equal(r.headers.get('x-request-id'), 'rid-413');
+    assert.equal(r.headers.get('connection'), 'close');
+    assert.deepEqual(gw.hooksFor('rid-413'), [], 'no hook sees a body that was refused');
+    assert.equal(await counted(), before + 1);
+  });
+
+  it('a chunked body (no content-length) is refused with 413 once it passes the limit, and the connection is closed, not desynchronised', async () => {
+    const chunk = new TextEncoder().encode('x'.repeat(1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // Far more than the limit: the gateway must answer without waiting for all of it.
+        if (sent++ < 1000) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await fetch(gw.url + '/v1/chat/completions', { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/json' } } as RequestInit);
+    assert.equal(res.status, 413);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, ErrorCode.bodyTooLarge);
+    assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(res.headers.get('connection'), 'close');
+    assert.equal((await gw.post('/v1/chat/completions', CHAT())).status, 200, 'the next request works');
+  });
+
+  it('a body at server.max_body_bytes exactly is read whole', async () => {
+    const base = JSON.stringify(CHAT(''));
+    const r = await gw.post('/v1/chat/completions', JSON.stringify(CHAT('y'.repeat(4096 - base.length))));
+    assert.equal(r.status, 200);
+    assert.equal(r.json.choices[0].message.content.length, 4096 - base.length);
   });
 
   it('unknown routes are 404 and still pass the transport hooks', async () => {

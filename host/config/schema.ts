@@ -99,6 +99,11 @@ const OpenAiProviderSchema = z.strictObject({
   connections: positiveInt.default(64),
   /** Streaming: the longest wait for the upstream's next bytes once its response started; longer is upstream_idle_timeout. */
   stream_idle_timeout_ms: positiveInt.default(DEFAULTS.streamIdleTimeoutMs),
+  /** Models listed on GET /v1/models as "<provider>/<model>"; listing only, a request may name any model. */
+  models: z
+    .array(z.string().min(1).regex(/^\S+$/, 'a model name has no spaces'))
+    .refine((names) => new Set(names).size === names.length, 'list each model once')
+    .default([]),
 });
 
 export const ProviderSchema = z.discriminatedUnion('type', [MockProviderSchema, OpenAiProviderSchema]);

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { HttpRequest, HttpResponse } from '../abi/types.js';
 import { ErrorCode, GatewayError, isGatewayError } from '../errors/codes.js';
 import type { Logger } from '../log/logger.js';
@@ -37,6 +36,18 @@ function routeLabel(path: string): string {
   return ROUTES.has(path) ? path : 'unmatched';
 }
 
+/** When this gateway process started, in Unix seconds: the `created` of every listed model. */
+const STARTED_AT = Math.floor(Date.now() / 1000);
+
+/**
+ * GET /v1/models in OpenAI's shape: every provider's models as "<provider>/<model>",
+ * the id a chat request names. Upstreams are not asked, so `created` is when the gateway started.
+ */
+function listModels(providers: Map<string, Provider>, created = STARTED_AT): HttpResponse {
+  const data = [...providers.values()].flatMap((p) => p.models.map((model) => ({ id: `${p.name}/${model}`, object: 'model', created, owned_by: p.name })));
+  return jsonResponse(200, { object: 'list', data });
+}
+
 /** The core router: what a request reaches once the transport pre-hooks let it through. */
 function route(req: HttpRequest, plugins: readonly LoadedPlugin[], deps: AppDeps, ex: Exchange): Promise<HttpResponse> {
   if (req.path === '/v1/chat/completions') {
@@ -44,7 +55,7 @@ function route(req: HttpRequest, plugins: readonly LoadedPlugin[], deps: AppDeps
     return chatCompletions(req, plugins, deps.providers, ex);
   }
   if (req.path === '/v1/models' && req.method === 'GET') {
-    return Promise.resolve(jsonResponse(200, { object: 'list', data: [...deps.providers.keys()].map((id) => ({ id, object: 'provider' })) }));
+    return Promise.resolve(listModels(deps.providers));
   }
   throw new GatewayError(ErrorCode.notFound, `no route for ${req.method} ${req.path}`);
 }
@@ -58,14 +69,6 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   deps.admin?.(app);
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: (c) => c.json({ error: { message: `request body is over the limit of ${deps.maxBodyBytes} bytes (server.max_body_bytes)`, type: 'invalid_request_error', code: ErrorCode.bodyTooLarge } }, 413),
-    }),
-  );
-
   app.all('*', async (c) => {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
@@ -74,8 +77,11 @@ export function createApp(deps: AppDeps): Hono {
     const lease = deps.acquirePlugins();
     const plugins = lease.plugins;
     let resp: HttpResponse;
+    let bodyLeftUnread = false;
     try {
-      const req = await toHttpRequest(c);
+      // A body over server.max_body_bytes is a GatewayError (413) like any other bad request:
+      // it gets its x-request-id and is counted, and no hook sees it.
+      const req = await toHttpRequest(c, deps.maxBodyBytes);
       resp = await runTransport(plugins, req, async (r) => {
         try {
           return await route(r, plugins, deps, ex);
@@ -88,11 +94,8 @@ export function createApp(deps: AppDeps): Hono {
     } catch (e) {
       if (isGatewayError(e)) {
         resp = errorResponse(e);
+        bodyLeftUnread = e.code === ErrorCode.bodyTooLarge;
       } else {
-        if ((e as Error)?.name === 'BodyLimitError') {
-          lease.release();
-          throw e; // answered by bodyLimit's onError
-        }
         deps.log.error({ rid, err: e }, 'unhandled error');
         resp = internalError();
       }
@@ -110,6 +113,9 @@ export function createApp(deps: AppDeps): Hono {
       resp.headers['x-request-id'] = rid;
       answer = toResponse(resp);
     }
+    // The rest of a refused body may still be on its way: end the connection after the 413
+    // (as nginx does) rather than read it, and the client knows not to reuse it.
+    if (bodyLeftUnread) answer.headers.set('connection', 'close');
     deps.onRequest?.(routeLabel(c.req.path), c.req.method, resp.status, (performance.now() - started) / 1000);
     return releaseWhenDone(answer, resp.stream !== undefined, lease.release);
   });

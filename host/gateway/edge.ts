@@ -1,11 +1,17 @@
 import type { Context } from 'hono';
 import { HOST_OWNED_HEADERS, isFinalStatus } from '../abi/http-fields.js';
 import type { HttpRequest, HttpResponse } from '../abi/types.js';
+import { ErrorCode, GatewayError } from '../errors/codes.js';
 
 // The edge between Hono and the pipeline: Hono's Context becomes plain data
 // here and nowhere else, so the pipeline never imports hono.
 
-export async function toHttpRequest(c: Context): Promise<HttpRequest> {
+/**
+ * The request as the pipeline sees it. A body over `maxBodyBytes` throws
+ * GatewayError body_too_large (413): refused from its content-length before
+ * any of it is read, or as soon as a chunked body passes the limit.
+ */
+export async function toHttpRequest(c: Context, maxBodyBytes: number): Promise<HttpRequest> {
   const url = new URL(c.req.url);
   const headers: Record<string, string> = {};
   c.req.raw.headers.forEach((value, key) => {
@@ -17,10 +23,42 @@ export async function toHttpRequest(c: Context): Promise<HttpRequest> {
   });
   const req: HttpRequest = { method: c.req.method, path: url.pathname, query, headers };
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-    const body = new Uint8Array(await c.req.arrayBuffer());
+    const body = await readBody(c.req.raw, maxBodyBytes);
     if (body.length) req.body = body;
   }
   return req;
+}
+
+function bodyTooLarge(maxBodyBytes: number): GatewayError {
+  return new GatewayError(ErrorCode.bodyTooLarge, `request body is over the limit of ${maxBodyBytes} bytes (server.max_body_bytes)`);
+}
+
+/** Reads a request body, never holding more than `maxBodyBytes` of it. */
+async function readBody(raw: Request, maxBodyBytes: number): Promise<Uint8Array> {
+  if (Number(raw.headers.get('content-length') ?? 0) > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+  if (!raw.body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = raw.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > maxBodyBytes) {
+      // Stop reading, but do not cancel: cancelling destroys the connection before the 413 is
+      // sent; left alone, the server drains what the client still sends (bounded) and keeps it.
+      reader.releaseLock();
+      throw bodyTooLarge(maxBodyBytes);
+    }
+    parts.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    body.set(part, at);
+    at += part.length;
+  }
+  return body;
 }
 
 // Statuses that carry no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5).

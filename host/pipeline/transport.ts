@@ -122,7 +122,7 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
 
   resp ??= await core(req);
   // A streamed response is not a body a post-hook could see: its chunks go through
-  // http_transport_stream_chunk_hook instead (SEMANTICS.md).
+  // http_transport_stream_chunk_hook instead (docs/hook-semantics.md).
   if (resp.stream) return resp;
 
   for (let i = ran - 1; i >= 0; i--) {

@@ -49,7 +49,7 @@ export async function loadPlugin(
     const why = (e as Error).message;
     throw new GatewayError(ErrorCode.pluginInitFailed, `plugin "${entry.name}" failed to initialise: ${why}`, { plugin: entry.name, cause: e });
   }
-  // The config name wins (SEMANTICS.md); get_name is still called (and validated) so a broken one shows up at load time.
+  // The config name wins (docs/hook-semantics.md); get_name is still called (and validated) so a broken one shows up at load time.
   const init = answer.init;
   return new LoadedPlugin({
     id,

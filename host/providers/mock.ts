@@ -15,6 +15,12 @@ export interface MockOptions {
 }
 
 /**
+ * What the mock lists on /v1/models: `echo`, and one model of each failure
+ * family below (any name works: every one that is not a failure echoes).
+ */
+export const MOCK_MODELS: readonly string[] = ['echo', 'fail-503', 'fail-503-final', 'fail-after-3'];
+
+/**
  * A deterministic provider for demos, tests and benchmarks (no network, no keys).
  * - any model: answers with the last user message's text ("echo");
  * - `fail-<status>` (e.g. `fail-503`): fails with that HTTP status, fallbacks allowed;
@@ -27,6 +33,7 @@ export interface MockOptions {
  * `stream_options.include_usage`, a usage-only chunk. Chunks are made when pulled.
  */
 export class MockProvider implements Provider {
+  readonly models = MOCK_MODELS;
   private seq = 0;
   private readonly latencyMs: number;
   private readonly streamChunks: number;

@@ -15,6 +15,8 @@ export interface OpenAiOptions {
   connections: number;
   /** Streaming: the longest wait for the upstream's next bytes once its response started. */
   streamIdleTimeoutMs?: number;
+  /** What /v1/models lists for this provider (the upstream is not asked). */
+  models?: readonly string[];
 }
 
 /** The largest single event accepted from an upstream stream (a chunk is a few hundred bytes). */
@@ -27,12 +29,13 @@ type Body = AsyncIterable<Buffer> & { destroy(err?: Error): unknown; text(): Pro
 /**
  * Any OpenAI-compatible upstream (`POST {base_url}/chat/completions`). Uses
  * undici's request API on a keep-alive pool: global fetch costs about 2.5x as
- * much CPU per proxied request (PERF-NOTES.md).
+ * much CPU per proxied request (docs/performance-notes.md).
  */
 export class OpenAiProvider implements Provider {
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly idleMs: number;
+  readonly models: readonly string[];
 
   constructor(
     readonly name: string,
@@ -41,6 +44,7 @@ export class OpenAiProvider implements Provider {
     const url = new URL(opts.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.idleMs = opts.streamIdleTimeoutMs ?? DEFAULTS.streamIdleTimeoutMs;
+    this.models = opts.models ?? [];
     this.pool = new Pool(url.origin, { connections: opts.connections, pipelining: 1, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   }
 

@@ -5,6 +5,8 @@ import type { StreamStart } from '../pipeline/stream.js';
 /** An upstream that answers chat completions. Errors come back as results, never as exceptions. */
 export interface Provider {
   readonly name: string;
+  /** The model names this provider lists on `GET /v1/models` (without the "provider/" prefix). */
+  readonly models: readonly string[];
   complete(req: LlmRequest): Promise<LlmResult>;
   /**
    * Opens a streamed completion. Resolves with an error when the upstream refused

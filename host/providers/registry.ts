@@ -17,6 +17,7 @@ export function createProviders(config: Config['providers']): Map<string, Provid
             timeoutMs: p.timeout_ms,
             connections: p.connections,
             streamIdleTimeoutMs: p.stream_idle_timeout_ms,
+            models: p.models,
           }),
     );
   }

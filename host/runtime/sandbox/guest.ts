@@ -20,8 +20,11 @@ export interface GuestOptions {
   hasInitialize: boolean;
   maxVarBytes: number;
   kernelBytesPerCall: number;
-  /** The Sandgate fast-path host functions (HOST_MODULE), given this guest's memory. */
-  hostFunctions: Record<string, (...args: never[]) => unknown>;
+  /**
+   * The Sandgate fast-path host functions (HOST_MODULE), made for this guest's
+   * memory (available from instantiation on, so during `_initialize` too).
+   */
+  hostFunctions(memory: () => WebAssembly.Memory): Record<string, (...args: never[]) => unknown>;
   /** Bytes the guest wrote to WASI stdout or stderr (a view: copy what you keep). */
   write(fd: 1 | 2, bytes: Uint8Array): void;
   /** Where Extism's own log_* imports go. */
@@ -68,7 +71,7 @@ export class Guest {
       logLevel: 'info',
       functions: {
         [GUEST_WASI_MODULE]: dropContextArg(guestWasi({ memory: () => g.requireMemory(), write: opts.write })),
-        [HOST_MODULE]: opts.hostFunctions,
+        [HOST_MODULE]: opts.hostFunctions(() => g.requireMemory()),
         [EXTISM_ENV]: { alloc: (cc: CallContext, n: bigint) => g.alloc(cc, n), var_set: (cc: CallContext, k: bigint, v: bigint) => g.varSet(cc, k, v) },
       } as never,
     });

@@ -1,7 +1,7 @@
 // A plugin worker thread. It holds one foreground Extism instance of every
 // loaded plugin and runs one call at a time; the main thread watches the
 // deadline and terminates this whole thread if a call overruns, which is the
-// only way to stop a WASM loop (EXTISM-NOTES.md, "Timeouts").
+// only way to stop a WASM loop (docs/extism-notes.md, "A foreground call cannot be interrupted").
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
@@ -11,6 +11,7 @@ import { Channel, HOOK_NAMES, INPUT_OFF, LOG_CAP, LOG_OFF, LOG_RECORD_HEADER, OU
 import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
 import { Guest, GuestLimitExceeded } from '../sandbox/guest.js';
+import { guestBytes } from '../sandbox/guest-memory.js';
 import { GuestExit } from '../sandbox/guest-wasi.js';
 import { panicMessage } from '../sandbox/panic-message.js';
 
@@ -169,32 +170,40 @@ function newCall(pid: string, rid: string | null, input: Uint8Array, viaChannel:
   };
 }
 
-/** The fast-path host functions (ABI.md §4.2): bulk copies straight into and out of guest memory. */
+/**
+ * The fast-path host functions (ABI.md §4.2): bulk copies straight into and out
+ * of guest memory. Every pointer and length is checked against the memory
+ * (guestBytes): out of range, the call fails as plugin_trap.
+ */
 function hostFunctions(spec: PluginSpec, memory: () => WebAssembly.Memory) {
-  const mem = () => memory().buffer;
   return {
     input_length: () => current?.input.length ?? 0,
     input_read: (_cc: unknown, dst: number) => {
       const input = current?.input ?? new Uint8Array(0);
-      new Uint8Array(mem(), dst, input.length).set(input);
+      guestBytes(memory(), 'input_read', dst, input.length).set(input);
     },
     output_write: (_cc: unknown, src: number, len: number) => {
-      if (len > spec.maxOutputBytes) throw new OutputTooLarge(`output of ${len} bytes is over the limit of ${spec.maxOutputBytes}`);
+      const size = len >>> 0; // an i32 arrives signed: -1 is a length of 4 GiB, not of nothing
+      if (size > spec.maxOutputBytes) throw new OutputTooLarge(`output of ${size} bytes is over the limit of ${spec.maxOutputBytes}`);
+      const bytes = guestBytes(memory(), 'output_write', src, size);
       const c = current;
       if (!c) return;
-      if (c.viaChannel && len <= OUTPUT_CAP) {
+      if (c.viaChannel && size <= OUTPUT_CAP) {
         // Straight from guest memory into the channel: no intermediate copy.
-        u8.set(new Uint8Array(mem(), src, len), OUTPUT_OFF);
-        c.channelOutput = len;
+        u8.set(bytes, OUTPUT_OFF);
+        c.channelOutput = size;
         c.output = null;
       } else {
-        c.output = new Uint8Array(mem().slice(src, src + len));
+        c.output = bytes.slice();
         c.channelOutput = -1;
       }
     },
     log: (_cc: unknown, level: number, src: number, len: number) => {
-      if (level < minLogLevel) return;
-      postLog(level, spec, new Uint8Array(mem(), src, len));
+      // Checked before the level filter, so a bad pointer fails whatever the gateway's log level.
+      const text = guestBytes(memory(), 'log', src, len);
+      const known = Math.min(3, Math.max(0, level)); // 0 debug .. 3 error; others read as the nearest
+      if (known < minLogLevel) return;
+      postLog(known, spec, text);
     },
   };
 }
@@ -248,11 +257,7 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
 }
 
 async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init: InitOutput }> {
-  let guest: Guest | null = null;
-  const memory = () => {
-    if (!guest) throw new Error('the guest called a host function before it was instantiated');
-    return guest.requireMemory();
-  };
+  let guest: Guest;
   // _initialize runs inside Guest.create: it counts as a call, so its logs are bounded and its stderr kept.
   const c = newCall(spec.id, '', new Uint8Array(0), false);
   current = c;
@@ -262,7 +267,7 @@ async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init:
       hasInitialize: spec.hasInitialize,
       maxVarBytes: spec.maxVarBytes,
       kernelBytesPerCall: spec.memoryPages * PAGE,
-      hostFunctions: hostFunctions(spec, memory),
+      hostFunctions: (memory) => hostFunctions(spec, memory),
       write: (fd, bytes) => guestWrite(spec, fd, bytes),
       logger: extismLogger(spec),
     });

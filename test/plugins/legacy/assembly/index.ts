@@ -1,6 +1,6 @@
 // legacy: a plugin written against the older interface. It exports only the
 // legacy hooks (`transport_interceptor`, `pre_hook`, `post_hook`), which the
-// gateway must honour when the current names are absent (SEMANTICS.md "Hooks").
+// gateway must honour when the current names are absent (docs/hook-semantics.md, "The hooks").
 //
 // config = {
 //   "interceptor": { "set_header": {name: value}, "set_body": {field: value}, "error": {message, status, code} },
