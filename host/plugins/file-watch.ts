@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,7 +8,8 @@ import path from 'node:path';
 // replaces the file's inode and a watch on the old one would go quiet. Events
 // are debounced, and a file that is not valid WebAssembly yet is taken as
 // still being written: it is looked at again until `settleMs` has passed,
-// then reported as it is (the registry refuses it).
+// then reported as it is (the registry refuses it). One write often raises
+// several events: content already reported is not reported again.
 
 export interface FileWatchOptions {
   /** Quiet time after the last event before the file is read. */
@@ -28,6 +30,8 @@ export class PluginFileWatcher {
   private readonly files = new Set<string>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly firstSeen = new Map<string, number>();
+  /** sha256 of each file's content when it was last reported. */
+  private readonly reported = new Map<string, string>();
   private closed = false;
 
   constructor(
@@ -40,6 +44,10 @@ export class PluginFileWatcher {
   watch(file: string): void {
     const abs = path.resolve(file);
     this.files.add(abs);
+    void readFile(abs).then(
+      (bytes) => this.reported.set(abs, digest(bytes)),
+      () => {},
+    );
     const dir = path.dirname(abs);
     if (this.dirs.has(dir) || this.closed) return;
     try {
@@ -62,6 +70,7 @@ export class PluginFileWatcher {
   unwatch(file: string): void {
     const abs = path.resolve(file);
     this.files.delete(abs);
+    this.reported.delete(abs);
     this.clearTimer(abs);
     const dir = path.dirname(abs);
     if ([...this.files].some((f) => path.dirname(f) === dir)) return;
@@ -101,8 +110,11 @@ export class PluginFileWatcher {
     this.timers.delete(file);
     if (this.closed || !this.files.has(file)) return;
     let complete = true;
+    let content = '';
     try {
-      complete = WebAssembly.validate(await readFile(file));
+      const bytes = await readFile(file);
+      content = digest(bytes);
+      complete = WebAssembly.validate(bytes);
     } catch {
       // Missing or unreadable (mid-rename): let the registry say so if it stays that way.
       complete = false;
@@ -113,6 +125,12 @@ export class PluginFileWatcher {
       return;
     }
     this.firstSeen.delete(file);
+    if (content && this.reported.get(file) === content) return;
+    if (content) this.reported.set(file, content);
     this.onChange(file);
   }
+}
+
+function digest(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
