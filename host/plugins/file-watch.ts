@@ -12,8 +12,10 @@ import path from 'node:path';
 export interface FileWatchOptions {
   /** Quiet time after the last event before the file is read. */
   debounceMs: number;
-  /** How long a file that does not validate as WebAssembly may take to become complete. */
+  /** How long a file that is not complete yet (see isComplete) may take to become complete. */
   settleMs: number;
+  /** Whether the file's bytes are whole; WebAssembly validation by default (the config file watch checks JSON). */
+  isComplete?: (bytes: Buffer) => boolean;
 }
 
 /**
@@ -102,7 +104,8 @@ export class PluginFileWatcher {
     if (this.closed || !this.files.has(file)) return;
     let complete = true;
     try {
-      complete = WebAssembly.validate(await readFile(file));
+      const bytes = await readFile(file);
+      complete = this.opts.isComplete ? this.opts.isComplete(bytes) : WebAssembly.validate(bytes);
     } catch {
       // Missing or unreadable (mid-rename): let the registry say so if it stays that way.
       complete = false;
