@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +10,7 @@ import { loadConfigFile } from '../host/config/load.js';
 import { CHAT, startTestGateway, type TestGateway, testConfig } from './helpers/gateway.js';
 import { metricValue } from './helpers/metrics.js';
 import { stampPlugin } from './helpers/stamp-plugin.js';
+import { completion } from './helpers/upstream.js';
 
 // Config reload through the real gateway, run from a config file that each
 // test rewrites and then reloads (the same path SIGHUP, a file change and
@@ -216,5 +219,62 @@ describe('config reload: changes to the config file apply without a restart', ()
     const ok = await reloadsMetric('ok');
     assert.ok(ok >= 10, `ok reloads counted: ${ok}`);
     assert.equal(await reloadsMetric('refused'), 3);
+  });
+});
+
+describe('config reload: a replaced provider is closed once its requests have finished', () => {
+  const file = path.join(dir, 'providers.json');
+  const sockets = new Set<Socket>();
+  let server: Server;
+  let gw: TestGateway;
+  const provider = (timeout_ms: number) => ({ runtime: RUNTIME, providers: { up: { type: 'openai', base_url: upstreamUrl, timeout_ms } } });
+  let upstreamUrl = '';
+
+  before(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const slow = body.includes('slow');
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(completion('from upstream')));
+        }, slow ? 300 : 0);
+      });
+    });
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    upstreamUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    gw = await startTestGateway(provider(5000), { configFile: file });
+  });
+  after(async () => {
+    await gw.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('the request in flight finishes on the old provider, whose connections close after it; new requests use new ones', async () => {
+    const chat = (content: string) => gw.post('/v1/chat/completions', { ...CHAT(content), model: 'up/gpt' });
+    assert.equal((await chat('warm')).status, 200);
+    const inFlight = chat('slow');
+    await new Promise((r) => setTimeout(r, 50));
+    const before = new Set(sockets);
+    assert.ok(before.size >= 1);
+    writeFileSync(file, JSON.stringify(testConfig(provider(6000))));
+    const report = await gw.reloadConfig('test');
+    assert.deepEqual(report.providers, { added: [], changed: ['up'], removed: [] });
+    assert.ok([...before].some((s) => sockets.has(s)), 'the old connection stays while its request runs');
+    assert.equal((await chat('after')).status, 200);
+    assert.equal((await inFlight).status, 200, 'the request in flight finished');
+    // Well within the keep-alive timeouts (4 s in undici, 5 s in node's server): only the close can do this.
+    const until = Date.now() + 1500;
+    while ([...before].some((s) => sockets.has(s))) {
+      if (Date.now() > until) assert.fail('the old provider\'s connections are still open');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(sockets.size >= 1, 'the new provider keeps its own connection');
   });
 });

@@ -271,12 +271,18 @@ export class PluginRegistry {
     }
     const old = this.chain;
     const byName = new Map(old.map((p) => [p.name, p]));
-    // The one swap: from here new requests get the new chain.
-    this.chain = plan.entries.flatMap((e) => {
+    const chain = plan.entries.flatMap((e) => {
       const p = loaded.get(e.name) ?? (plan.keep.has(e.name) ? byName.get(e.name) : undefined);
       return p ? [p] : [];
     });
-    atSwap();
+    try {
+      atSwap();
+    } catch (e) {
+      await Promise.all([...loaded.values()].map((p) => this.pool.unload(p.key, this.opts.cleanupMs)));
+      throw e;
+    }
+    // The one swap (in the same synchronous step as atSwap's): from here new requests get the new chain.
+    this.chain = chain;
     const before = new Map(this.entries);
     this.entries.clear();
     for (const e of plan.entries) this.entries.set(e.name, e);
