@@ -138,7 +138,9 @@ export const ConfigSchema = z
         queue_timeout_ms: positiveInt.default(DEFAULTS.queueTimeoutMs),
         /** Watch every enabled plugin's .wasm and swap in the new version when it changes. */
         watch_plugins: z.boolean().default(true),
-        /** Quiet time after the last change to a plugin file before it is read. */
+        /** Watch the config file the CLI was started with and apply it when it changes (SIGHUP and POST /admin/reload work either way). */
+        watch_config: z.boolean().default(true),
+        /** Quiet time after the last change to a plugin file (or the config file) before it is read. */
         reload_debounce_ms: positiveInt.default(DEFAULTS.reloadDebounceMs),
         /** How long a changed file that is not valid WebAssembly yet may take to be complete before it is refused. */
         reload_settle_ms: positiveInt.default(DEFAULTS.reloadSettleMs),
@@ -146,6 +148,12 @@ export const ConfigSchema = z
       .prefault({}),
     providers: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" or "-"'), ProviderSchema).default({ mock: { type: 'mock', latency_ms: 0, stream_chunks: 0, stream_delay_ms: 0 } }),
     plugins: z.array(PluginEntrySchema).default([]),
+    /** The admin API (/admin/*): off unless a token is set; requests need "Authorization: Bearer <token>". */
+    admin: z
+      .strictObject({
+        token: z.string().min(16, 'use a token of at least 16 characters (e.g. openssl rand -hex 32), or "env.NAME"').optional(),
+      })
+      .prefault({}),
     /** Public keys whose signatures (`<file>.sig`) are trusted, by key id. */
     trusted_keys: z
       .record(

@@ -50,6 +50,10 @@ export const ErrorCode = {
   // the client went away before the answer was complete
   clientClosed: 'client_closed',
 
+  // operator routes
+  /** An admin API request without the right bearer token (admin.token). */
+  adminUnauthorized: 'admin_unauthorized',
+
   internal: 'internal_error',
 } as const;
 

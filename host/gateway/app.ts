@@ -9,6 +9,7 @@ import { runTransport } from '../pipeline/transport.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import type { ChainLease } from '../plugins/registry.js';
 import type { Provider } from '../providers/provider.js';
+import type { ProviderLease } from '../providers/registry.js';
 import { PluginFailure } from '../runtime/failure.js';
 import { chatCompletions } from './chat-completions.js';
 import { releaseWhenDone, toHttpRequest, toResponse } from './edge.js';
@@ -17,7 +18,8 @@ import { errorResponse, internalError, jsonResponse } from './http-errors.js';
 export interface AppDeps {
   /** The plugin chain for one request (held until its response has ended, a stream's last chunk included). */
   acquirePlugins: () => ChainLease;
-  providers: Map<string, Provider>;
+  /** The providers for one request (a config reload may swap them; a request keeps the ones it started with). */
+  acquireProviders: () => ProviderLease;
   log: Logger;
   maxBodyBytes: number;
   limits: RequestLimits;
@@ -43,19 +45,19 @@ const STARTED_AT = Math.floor(Date.now() / 1000);
  * GET /v1/models in OpenAI's shape: every provider's models as "<provider>/<model>",
  * the id a chat request names. Upstreams are not asked, so `created` is when the gateway started.
  */
-function listModels(providers: Map<string, Provider>, created = STARTED_AT): HttpResponse {
+function listModels(providers: ReadonlyMap<string, Provider>, created = STARTED_AT): HttpResponse {
   const data = [...providers.values()].flatMap((p) => p.models.map((model) => ({ id: `${p.name}/${model}`, object: 'model', created, owned_by: p.name })));
   return jsonResponse(200, { object: 'list', data });
 }
 
 /** The core router: what a request reaches once the transport pre-hooks let it through. */
-function route(req: HttpRequest, plugins: readonly LoadedPlugin[], deps: AppDeps, ex: Exchange): Promise<HttpResponse> {
+function route(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: ReadonlyMap<string, Provider>, ex: Exchange): Promise<HttpResponse> {
   if (req.path === '/v1/chat/completions') {
     if (req.method !== 'POST') return Promise.resolve(jsonResponse(405, { error: { message: `${req.method} is not allowed on ${req.path}; use POST`, type: 'invalid_request_error', code: ErrorCode.invalidRequest } }, { allow: 'POST' }));
-    return chatCompletions(req, plugins, deps.providers, ex);
+    return chatCompletions(req, plugins, providers, ex);
   }
   if (req.path === '/v1/models' && req.method === 'GET') {
-    return Promise.resolve(listModels(deps.providers));
+    return Promise.resolve(listModels(providers));
   }
   throw new GatewayError(ErrorCode.notFound, `no route for ${req.method} ${req.path}`);
 }
@@ -76,6 +78,7 @@ export function createApp(deps: AppDeps): Hono {
     const ex: Exchange = { ctx: new RequestContext(rid, deps.limits.maxContextBytes), limits: deps.limits, log: deps.log, observer: deps.observer, clientSignal: () => c.req.raw.signal };
     const lease = deps.acquirePlugins();
     const plugins = lease.plugins;
+    const providerLease = deps.acquireProviders();
     let resp: HttpResponse;
     let bodyLeftUnread = false;
     try {
@@ -84,7 +87,7 @@ export function createApp(deps: AppDeps): Hono {
       const req = await toHttpRequest(c, deps.maxBodyBytes);
       resp = await runTransport(plugins, req, async (r) => {
         try {
-          return await route(r, plugins, deps, ex);
+          return await route(r, plugins, providerLease.providers, ex);
         } catch (e) {
           // Client errors and 404s are ordinary responses: transport post-hooks see them too.
           if (isGatewayError(e) && !(e instanceof PluginFailure)) return errorResponse(e);
@@ -117,7 +120,10 @@ export function createApp(deps: AppDeps): Hono {
     // (as nginx does) rather than read it, and the client knows not to reuse it.
     if (bodyLeftUnread) answer.headers.set('connection', 'close');
     deps.onRequest?.(routeLabel(c.req.path), c.req.method, resp.status, (performance.now() - started) / 1000);
-    return releaseWhenDone(answer, resp.stream !== undefined, lease.release);
+    return releaseWhenDone(answer, resp.stream !== undefined, () => {
+      lease.release();
+      providerLease.release();
+    });
   });
   return app;
 }

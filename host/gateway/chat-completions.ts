@@ -18,7 +18,7 @@ const ChatBody = z.looseObject({
   stream: z.boolean().optional(),
 });
 
-function target(value: string, at: string, providers: Map<string, Provider>): { provider: string; model: string } {
+function target(value: string, at: string, providers: ReadonlyMap<string, Provider>): { provider: string; model: string } {
   const t = parseTarget(value);
   if (!t) throw new GatewayError(ErrorCode.invalidRequest, `${at}: "${value}" must be "provider/model" (e.g. "mock/echo")`);
   if (!providers.has(t.provider)) {
@@ -30,7 +30,7 @@ function target(value: string, at: string, providers: Map<string, Provider>): { 
 /** Parses and checks the client's body; every problem is a 400 naming the field. */
 export function parseChatRequest(
   req: HttpRequest,
-  providers: Map<string, Provider>,
+  providers: ReadonlyMap<string, Provider>,
   maxJsonDepth: number,
 ): { llm: LlmRequest; fallbacks: { provider: string; model: string }[] } {
   const parsed = ChatBody.safeParse(parseClientJson(req.body, maxJsonDepth));
@@ -60,7 +60,7 @@ async function streamChatCompletions(
   llm: LlmRequest,
   fallbacks: { provider: string; model: string }[],
   plugins: readonly LoadedPlugin[],
-  providers: Map<string, Provider>,
+  providers: ReadonlyMap<string, Provider>,
   ex: Exchange,
 ): Promise<HttpResponse> {
   const signal = ex.clientSignal?.() ?? new AbortController().signal;
@@ -84,7 +84,7 @@ async function streamChatCompletions(
 }
 
 /** POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks). */
-export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: Map<string, Provider>, ex: Exchange): Promise<HttpResponse> {
+export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: ReadonlyMap<string, Provider>, ex: Exchange): Promise<HttpResponse> {
   const { llm, fallbacks } = parseChatRequest(req, providers, ex.limits.maxJsonDepth);
   if (llm.stream) return streamChatCompletions(llm, fallbacks, plugins, providers, ex);
   const callProvider = async (r: LlmRequest): Promise<LlmResult> => {

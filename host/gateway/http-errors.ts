@@ -12,6 +12,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.unknownProvider]: 400,
   [ErrorCode.requestTooDeep]: 400,
   [ErrorCode.notFound]: 404,
+  [ErrorCode.adminUnauthorized]: 401,
+  // POST /admin/reload with a config that does not validate: the request was fine, the file is not
+  [ErrorCode.configInvalid]: 422,
+  [ErrorCode.configEnvMissing]: 422,
   [ErrorCode.bodyTooLarge]: 413,
   [ErrorCode.pluginTimeout]: 504,
   [ErrorCode.pluginCircuitOpen]: 503,
@@ -41,7 +45,7 @@ export function jsonResponse(status: number, value: unknown, headers: Record<str
  * A gateway error as an HTTP response. A plugin failure names the plugin, the
  * hook and the code, but none of the plugin's internals (trap messages stay in the log).
  */
-function errorBody(e: GatewayError): { error: Record<string, unknown> } {
+export function errorBody(e: GatewayError): { error: Record<string, unknown> } {
   if (e instanceof PluginFailure) {
     const message =
       e.kind === 'overloaded'

@@ -49,14 +49,29 @@ async function serve(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const config = loadConfigFile(path.resolve(args.config!));
-  if (args.host) config.server.host = args.host;
+  const file = path.resolve(args.config!);
+  let port: number | undefined;
   if (args.port !== undefined) {
-    const port = Number(args.port);
+    port = Number(args.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: "${args.port}" is not a port number (0-65535)`);
-    config.server.port = port;
   }
-  const gw = await startGateway(config);
+  // The command line wins over the file, at start and on every reload (so a reload never reads as a port change).
+  const load = () => {
+    const c = loadConfigFile(file);
+    if (args.host) c.server.host = args.host;
+    if (port !== undefined) c.server.port = port;
+    return c;
+  };
+  const config = load();
+  // SIGHUP reloads the config and never stops the process (its default action would, with exit 129),
+  // also while starting: a reload asked for then finds nothing to reload yet.
+  let reload: ((trigger: string) => unknown) | undefined;
+  process.on('SIGHUP', () => {
+    if (reload) void reload('sighup');
+    else console.error('sandgate: SIGHUP while starting; ignored (the config being loaded is already the newest)');
+  });
+  const gw = await startGateway(config, { configSource: { file, load } });
+  reload = gw.reloadConfig;
   const stop = (signal: string) => {
     gw.log.info({ signal }, 'shutting down');
     // close() bounds each step (drain, cleanup); exit 0 once it is done.

@@ -2,13 +2,15 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Config } from '../config/schema.js';
+import { adminApi, describePlugin } from '../gateway/admin-api.js';
 import { createApp } from '../gateway/app.js';
 import { createLogger, type Logger, logAtPluginLevel, minPluginLogLevel } from '../log/logger.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { PluginRegistry } from '../plugins/registry.js';
-import { createProviders } from '../providers/registry.js';
+import { ProviderSet } from '../providers/registry.js';
 import { WorkerPool } from '../runtime/worker-pool.js';
+import { ConfigReloader, type ConfigReloadReport } from './config-reload.js';
 
 export interface RunningGateway {
   url: string;
@@ -19,6 +21,9 @@ export interface RunningGateway {
   pool: WorkerPool;
   log: Logger;
   metrics: GatewayMetrics;
+  providers: ProviderSet;
+  /** Reads the config file again and applies it (SIGHUP, a file change, POST /admin/reload). */
+  reloadConfig(trigger: string): Promise<ConfigReloadReport>;
   /** Stops accepting, lets in-flight requests finish (bounded), calls every plugin's cleanup (bounded), stops the workers. */
   close(): Promise<void>;
 }
@@ -30,33 +35,27 @@ export interface StartOptions {
   drainMs?: number;
   /** How long each plugin's cleanup may take on close. */
   cleanupMs?: number;
+  /** The config file the gateway runs from: reloaded on demand, and watched unless runtime.watch_config is false. */
+  configSource?: {
+    file: string;
+    /** Reads and validates it again (with any command-line overrides), as at start-up. */
+    load: () => Config;
+  };
 }
 
 export const DEFAULT_DRAIN_MS = 10_000;
 export const DEFAULT_CLEANUP_MS = 2_000;
 
 /** Operator routes, answered outside the plugin chain. */
-function adminRoutes(app: Hono, registry: PluginRegistry, pool: WorkerPool, metrics: GatewayMetrics): void {
+function operatorRoutes(app: Hono, registry: PluginRegistry, pool: WorkerPool, metrics: GatewayMetrics): void {
   app.get('/metrics', async (c) => {
     const { contentType, body } = await metrics.render();
     return c.body(body, 200, { 'content-type': contentType });
   });
   app.get('/health', (c) => {
-    const list = registry.status().map(({ name, active: p, draining, lastReload }) => ({
-      name,
-      version: p?.entry.version ?? null,
-      state: !p ? 'not_loaded' : p.breaker.state === 'closed' ? 'ok' : `circuit_${p.breaker.state}`,
-      circuit: p?.breaker.state ?? null,
-      on_error: p?.entry.on_error ?? null,
-      hooks: p ? [...p.hooks] : [],
-      sha256: p?.sha256 ?? null,
-      generation: p?.id.generation ?? null,
-      loaded_at: p?.loadedAt.toISOString() ?? null,
-      in_flight: p?.inFlight ?? 0,
-      draining_versions: draining,
-      last_reload: lastReload,
-    }));
-    const degraded = list.some((p) => p.state !== 'ok') || pool.stats().ready === 0;
+    const list = registry.status().map(describePlugin);
+    // A plugin disabled through the admin API is the operator's choice, not a fault.
+    const degraded = list.some((p) => p.state !== 'ok' && p.state !== 'disabled') || pool.stats().ready === 0;
     return c.json({ status: degraded ? 'degraded' : 'ok', plugins: list, workers: pool.stats() });
   });
 }
@@ -98,17 +97,21 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await pool.close();
     throw e;
   }
-  const providers = createProviders(config.providers);
+  const providers = new ProviderSet(config.providers);
+  const reloader = new ConfigReloader(config, { registry, providers, log, metrics, load: opts.configSource?.load });
 
   const app = createApp({
     acquirePlugins: () => registry.acquire(),
-    providers,
+    acquireProviders: () => providers.acquire(),
     log,
     maxBodyBytes: config.server.max_body_bytes,
     limits: { maxJsonDepth: config.limits.max_json_depth, maxContextBytes: config.limits.max_context_bytes },
     observer: metrics,
     onRequest: (route, method, status, seconds) => metrics.onRequest(route, method, status, seconds),
-    admin: (a) => adminRoutes(a, registry, pool, metrics),
+    admin: (a) => {
+      operatorRoutes(a, registry, pool, metrics);
+      adminApi(a, { registry, token: () => reloader.current.admin.token, reloadConfig: (trigger) => reloader.reload(trigger), log });
+    },
   });
 
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -117,7 +120,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
-  log.info({ url, plugins: registry.active().map((p) => p.name), providers: [...providers.keys()], workers: pool.size }, 'gateway listening');
+  log.info({ url, plugins: registry.active().map((p) => p.name), providers: [...providers.providers.keys()], workers: pool.size, admin_api: config.admin.token ? 'on' : 'off' }, 'gateway listening');
+  if (opts.configSource && config.runtime.watch_config) reloader.watch(opts.configSource.file);
 
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
   let closing: Promise<void> | undefined;
@@ -138,9 +142,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         http.closeAllConnections();
       }
       // Cleanup runs after in-flight calls end (each worker handles the unload after its current call).
+      await reloader.close();
       await registry.close();
       await pool.close();
-      await Promise.all([...providers.values()].map((p) => p.close()));
+      await providers.close();
       log.info('gateway stopped');
     })());
 
@@ -154,6 +159,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     pool,
     log,
     metrics,
+    providers,
+    reloadConfig: (trigger) => reloader.reload(trigger),
     close,
   };
 }

@@ -25,6 +25,7 @@ export class GatewayMetrics implements HookObserver {
   private readonly circuit = new Gauge({ name: 'sandgate_plugin_circuit_state', help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open', labelNames: ['plugin'], registers: [this.registry] });
   private readonly instanceRestarts = new Counter({ name: 'sandgate_plugin_instance_restarts_total', help: 'Plugin instances discarded after a failure (the next call in that worker creates a new one)', labelNames: ['plugin'], registers: [this.registry] });
   private readonly reloads = new Counter({ name: 'sandgate_plugin_reloads_total', help: 'Plugin reloads (a changed file, a config change, the admin API), by result: ok or refused (the running version stayed)', labelNames: ['plugin', 'result'], registers: [this.registry] });
+  private readonly configReloads = new Counter({ name: 'sandgate_config_reloads_total', help: 'Config reloads (file change, SIGHUP, admin API), by result: ok, or refused (invalid, or a fail-closed plugin could not load; the running config stayed)', labelNames: ['result'], registers: [this.registry] });
   private readonly logDropped = new Counter({ name: 'sandgate_plugin_log_dropped_bytes_total', help: 'Plugin log text dropped because a call went over max_log_bytes_per_call', labelNames: ['plugin'], registers: [this.registry] });
   private readonly workerRestarts = new Counter({ name: 'sandgate_plugin_worker_restarts_total', help: 'Plugin worker threads terminated and replaced (deadline overrun or crash)', registers: [this.registry] });
   private readonly requests = new Counter({ name: 'sandgate_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
@@ -72,6 +73,10 @@ export class GatewayMetrics implements HookObserver {
 
   onPluginReload(plugin: string, result: 'ok' | 'refused'): void {
     this.reloads.labels(plugin, result).inc();
+  }
+
+  onConfigReload(result: 'ok' | 'refused'): void {
+    this.configReloads.labels(result).inc();
   }
 
   onLogDropped(plugin: string, bytes: number): void {

@@ -9,13 +9,16 @@ import path from 'node:path';
 // are debounced, and a file that is not valid WebAssembly yet is taken as
 // still being written: it is looked at again until `settleMs` has passed,
 // then reported as it is (the registry refuses it). One write often raises
-// several events: content already reported is not reported again.
+// several events: content just reported is not reported again. (The first
+// report of a file always goes out: the owner compares it with what it runs.)
 
 export interface FileWatchOptions {
   /** Quiet time after the last event before the file is read. */
   debounceMs: number;
-  /** How long a file that does not validate as WebAssembly may take to become complete. */
+  /** How long a file that is not complete yet (see isComplete) may take to become complete. */
   settleMs: number;
+  /** Whether the file's bytes are whole; WebAssembly validation by default (the config file watch checks JSON). */
+  isComplete?: (bytes: Buffer) => boolean;
 }
 
 /**
@@ -44,10 +47,6 @@ export class PluginFileWatcher {
   watch(file: string): void {
     const abs = path.resolve(file);
     this.files.add(abs);
-    void readFile(abs).then(
-      (bytes) => this.reported.set(abs, digest(bytes)),
-      () => {},
-    );
     const dir = path.dirname(abs);
     if (this.dirs.has(dir) || this.closed) return;
     try {
@@ -114,7 +113,7 @@ export class PluginFileWatcher {
     try {
       const bytes = await readFile(file);
       content = digest(bytes);
-      complete = WebAssembly.validate(bytes);
+      complete = this.opts.isComplete ? this.opts.isComplete(bytes) : WebAssembly.validate(bytes);
     } catch {
       // Missing or unreadable (mid-rename): let the registry say so if it stays that way.
       complete = false;

@@ -50,6 +50,9 @@ export class LoadedPlugin {
   readonly loadedAt = new Date();
   /** Requests holding a chain that contains this version (PluginRegistry.acquire). */
   inFlight = 0;
+  /** Hook calls made to this version, and how many of them failed (admin API). */
+  calls = 0;
+  failures = 0;
   private readonly pool: WorkerPool;
 
   constructor(init: LoadedPluginInit) {
@@ -80,9 +83,11 @@ export class LoadedPlugin {
    * Resolves with the validated output; rejects only with PluginFailure.
    */
   async call<H extends HookName>(hook: H, envelope: unknown, rid: string): Promise<HookOutputs[H]> {
+    this.calls++;
     try {
       return (await this.pool.call(this.key, this.name, hook, encode(envelope), rid, this.entry.timeout_ms)) as HookOutputs[H];
     } catch (e) {
+      this.failures++;
       throw PluginFailure.from(e, this.name, hook);
     }
   }

@@ -7,6 +7,8 @@ import { CLI, ROOT } from './paths.js';
 export interface CliGateway {
   child: ChildProcess;
   url: string;
+  /** The config file it was started with (rewrite it to test reloads). */
+  configFile: string;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
 }
@@ -31,5 +33,5 @@ export async function startCli(config: unknown): Promise<CliGateway> {
     });
     child.on('exit', () => reject(new Error(`gateway exited early:\n${out}`)));
   });
-  return { child, url, output: () => out };
+  return { child, url, configFile: file, output: () => out };
 }

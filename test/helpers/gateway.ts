@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { parseConfig } from '../../host/config/load.js';
+import { writeFileSync } from 'node:fs';
+import { loadConfigFile, parseConfig } from '../../host/config/load.js';
 import { type RunningGateway, startGateway } from '../../host/main/start-gateway.js';
 import { ROOT } from './paths.js';
 
@@ -43,8 +44,17 @@ async function toTestResponse(res: Response): Promise<TestResponse> {
   return { status: res.status, headers: res.headers, json, text };
 }
 
-/** Starts the real gateway in this process on a free loopback port, with logs captured at debug level. */
-export async function startTestGateway(raw: Record<string, unknown>): Promise<TestGateway> {
+/** A test config as startTestGateway runs it: debug logs, a free port (as written to a config file for reloads). */
+export function testConfig(raw: Record<string, unknown>): Record<string, unknown> {
+  return { log_level: 'debug', ...raw, server: { port: 0, ...((raw.server as object) ?? {}) } };
+}
+
+/**
+ * Starts the real gateway in this process on a free loopback port, with logs captured at debug level.
+ * With `configFile`, the config is written there and the gateway runs from it (reloadConfig reads it
+ * again; write it with testConfig so only what a test changes differs).
+ */
+export async function startTestGateway(raw: Record<string, unknown>, opts: { configFile?: string } = {}): Promise<TestGateway> {
   const logs: LogLine[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -52,8 +62,10 @@ export async function startTestGateway(raw: Record<string, unknown>): Promise<Te
       done();
     },
   });
-  const config = parseConfig({ log_level: 'debug', ...raw, server: { port: 0, ...((raw.server as object) ?? {}) } }, { baseDir: ROOT });
-  const gw = await startGateway(config, { logDestination: sink });
+  const file = opts.configFile;
+  if (file) writeFileSync(file, JSON.stringify(testConfig(raw)));
+  const config = file ? loadConfigFile(file) : parseConfig(testConfig(raw), { baseDir: ROOT });
+  const gw = await startGateway(config, { logDestination: sink, ...(file ? { configSource: { file, load: () => loadConfigFile(file) } } : {}) });
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     toTestResponse(
       await fetch(gw.url + path, {
