@@ -83,6 +83,8 @@ it(`soak: ${SWAPS} plugin swaps under continuous load, with no failed request, n
     const load = startLoad({ url: gw.url, jsonClients: 10, streamClients: 10, stamps: versions.map((v) => v.stamp) });
     const started = performance.now();
     const swapMs: number[] = [];
+    /** When each swap was seen to have taken (performance.now()). */
+    const swappedAt: number[] = [];
     let rssAtBase = 0;
     let rssAtEnd = 0;
     let refusal: { error: string } | undefined;
@@ -93,6 +95,7 @@ it(`soak: ${SWAPS} plugin swaps under continuous load, with no failed request, n
         const next = versions[i % 2];
         const how: SwapHow = i % 4 < 2 ? 'write' : 'rename';
         swapMs.push(await swapAndWait(file, next.bytes, how, async () => (await stampHealth()).sha256 === next.sha, { pollMs: 5 }));
+        swappedAt.push(performance.now());
         if (i === RSS_BASE_AFTER) rssAtBase = await rssAfterGc(gw);
         if (i === BROKEN_AFTER) {
           // A broken file in the middle: refused once the settle time has passed; the running version stays.
@@ -114,6 +117,8 @@ it(`soak: ${SWAPS} plugin swaps under continuous load, with no failed request, n
       figures = await load.stop();
     }
     const elapsedS = (performance.now() - started) / 1000;
+    // Streams that were running when a swap took: the ones whose single stamp shows they kept their version.
+    const spanning = figures.streamSpans.filter(([from, to]) => swappedAt.some((t) => t > from && t < to)).length;
 
     // Every retired version (each swap retires one) ran cleanup once per worker, and no other ran it.
     const retired = SWAPS;
@@ -135,6 +140,7 @@ it(`soak: ${SWAPS} plugin swaps under continuous load, with no failed request, n
       json_requests: figures.requests,
       streams: figures.streams,
       stream_chunks: figures.chunks,
+      streams_spanning_a_swap: spanning,
       failures: figures.failures,
       stamps_seen: Object.fromEntries(figures.stampsSeen),
       swap_ms_p50: Number(percentile(swapMs, 50).toFixed(1)),
@@ -151,6 +157,7 @@ it(`soak: ${SWAPS} plugin swaps under continuous load, with no failed request, n
 
     assert.equal(figures.failures, 0, `failed requests: ${figures.failureSamples.join('\n')}`);
     assert.ok(figures.requests > SWAPS && figures.streams > SWAPS, 'the load ran throughout');
+    assert.ok(spanning > SWAPS / 2, `streams ran across swaps (${spanning} did)`);
     for (const v of versions) assert.ok((figures.stampsSeen.get(v.stamp) ?? 0) > 0, `version ${v.stamp} served some requests`);
     assert.match(refusal?.error ?? '', /not a valid WebAssembly module/);
     assert.equal(metricValue(metrics, 'sandgate_plugin_reloads_total', { plugin: 'stamp', result: 'ok' }), SWAPS);

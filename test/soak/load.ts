@@ -24,6 +24,8 @@ export interface LoadFigures {
   failureSamples: string[];
   /** Stamps seen, with how many responses (streams count once) carried each. */
   stampsSeen: Map<string, number>;
+  /** When each complete stream was sent and when its last byte arrived (performance.now()). */
+  streamSpans: [number, number][];
 }
 
 const CHAT = JSON.stringify({ model: 'mock/echo', messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten' }] });
@@ -43,7 +45,7 @@ export interface RunningLoad {
  * const figures = await load.stop();
  */
 export function startLoad(opts: LoadOptions): RunningLoad {
-  const figures: LoadFigures = { requests: 0, streams: 0, chunks: 0, failures: 0, failureSamples: [], stampsSeen: new Map() };
+  const figures: LoadFigures = { requests: 0, streams: 0, chunks: 0, failures: 0, failureSamples: [], stampsSeen: new Map(), streamSpans: [] };
   let stopping = false;
   const fail = (what: string) => {
     figures.failures++;
@@ -64,6 +66,7 @@ export function startLoad(opts: LoadOptions): RunningLoad {
   }
 
   async function streamRequest(client: Client): Promise<void> {
+    const sent = performance.now();
     const res = await client.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: STREAM });
     const text = await res.body.text();
     figures.streams++;
@@ -81,6 +84,7 @@ export function startLoad(opts: LoadOptions): RunningLoad {
     const [stamp] = stamps;
     if (stamps.size !== 1 || typeof stamp !== 'string' || !known.has(stamp)) return fail(`stream chunks stamped ${JSON.stringify([...stamps])}`);
     seen(stamp);
+    figures.streamSpans.push([sent, performance.now()]);
   }
 
   async function loop(request: (c: Client) => Promise<void>): Promise<void> {
