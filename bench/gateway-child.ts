@@ -26,6 +26,8 @@ export interface GatewayChildOptions {
   logLevel?: string;
   /** runtime.workers (plugin worker threads); the gateway's default when absent. */
   workers?: number;
+  /** Other runtime settings (e.g. reload_debounce_ms), as config.json spells them. */
+  runtime?: Record<string, unknown>;
   readyTimeoutMs?: number;
 }
 
@@ -47,7 +49,7 @@ export async function startGatewayChild(ctx: PartContext, o: GatewayChildOptions
   const config = {
     server: { host: '127.0.0.1', port },
     log_level: o.logLevel ?? 'warn',
-    runtime: o.workers ? { workers: o.workers } : {},
+    runtime: { ...o.runtime, ...(o.workers ? { workers: o.workers } : {}) },
     providers: { mock: { type: 'mock', latency_ms: 0 } },
     plugins: o.plugins,
   };

@@ -16,9 +16,11 @@ export interface LoadOptions {
   seconds: number;
   headers: Record<string, string>;
   body?: Buffer;
+  /** Stops the load early when it settles (`seconds` stays the upper bound). */
+  until?: Promise<unknown>;
 }
 
-/** One autocannon run of `seconds`, with a wall-clock guard; counts and times 2xx responses itself. */
+/** One autocannon run of `seconds` (or until `until` settles), with a wall-clock guard; counts and times 2xx responses itself. */
 export function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const latencyMs = new Samples(1_000_000);
   let ok = 0;
@@ -41,5 +43,6 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
       } else bad++;
     });
     guard = setTimeout(() => inst.stop(), (opts.seconds + 5) * 1000);
+    opts.until?.finally(() => inst.stop()).catch(() => {});
   });
 }

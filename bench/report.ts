@@ -4,8 +4,8 @@
 //   <!-- bench:part:<id>:start --> ... <!-- bench:part:<id>:end -->
 //
 // A run rewrites the header and the blocks of the parts it ran, and keeps the
-// blocks of parts it did not run (e.g. with --only), so parts can be re-run and
-// added independently.
+// blocks of parts it did not run (e.g. with --only), and their rows in the
+// header's targets table, so parts can be re-run and added independently.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { MachineInfo } from './machine.js';
@@ -62,9 +62,29 @@ export interface RunInfo {
   results: Map<string, { part: BenchPart; section: Section }>;
 }
 
-function renderHeader(info: RunInfo): string {
+const TARGETS_HEADING = '## Targets (latest run of each part)';
+
+/**
+ * The rows of the old header's targets table for parts not run now (a run
+ * with --only keeps what the other parts measured last), as cells: part,
+ * target, goal, measured, met?.
+ */
+function keptTargetRows(oldText: string, info: RunInfo): string[][] {
+  const header = oldText.slice(oldText.indexOf(HEADER_START), oldText.indexOf(HEADER_END));
+  const ranNow = new Set([...info.results.values()].map((r) => r.part.title));
+  const known = new Set(info.parts.map((p) => p.title));
+  const rows = header
+    .split('\n')
+    .filter((line) => line.startsWith('| '))
+    .map((line) => line.slice(2, -2).split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|')));
+  return rows.filter((r) => r.length === 5 && known.has(r[0]) && !ranNow.has(r[0]));
+}
+
+function renderHeader(info: RunInfo, oldText: string): string {
   const m = info.machine;
-  const targets = [...info.results.values()].flatMap((r) => (r.section.targets ?? []).map((t) => ({ part: r.part.title, ...t })));
+  const fresh = [...info.results.values()].flatMap((r) => (r.section.targets ?? []).map((t) => [r.part.title, t.name, t.target, t.measured, t.met === null ? 'not evaluated' : t.met ? 'yes' : '**NO**']));
+  const order = info.parts.map((p) => p.title);
+  const targets = [...fresh, ...keptTargetRows(oldText, info)].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
   const out = [
     HEADER_START,
     '# Sandgate benchmarks',
@@ -86,12 +106,8 @@ function renderHeader(info: RunInfo): string {
     '',
   ];
   if (targets.length) {
-    const table = renderTable({
-      columns: ['part', 'target', 'goal', 'measured', 'met?'],
-      align: ['l', 'l', 'l', 'l', 'l'],
-      rows: targets.map((t) => [t.part, t.name, t.target, t.measured, t.met === null ? 'not evaluated' : t.met ? 'yes' : '**NO**']),
-    });
-    out.push('## Targets (this run)', '', table, '');
+    const table = renderTable({ columns: ['part', 'target', 'goal', 'measured', 'met?'], align: ['l', 'l', 'l', 'l', 'l'], rows: targets });
+    out.push(TARGETS_HEADING, '', table, '');
   }
   out.push(HEADER_END);
   return out.join('\n');
@@ -116,7 +132,7 @@ export function writeReport(file: string, info: RunInfo): string {
   // Blocks of parts this harness no longer lists are kept as they were, at the end.
   blocks.push(...oldBlocks.values());
 
-  const text = `${renderHeader(info)}\n\n${blocks.join('\n\n')}\n`;
+  const text = `${renderHeader(info, old)}\n\n${blocks.join('\n\n')}\n`;
   writeFileSync(file, text);
   return text;
 }

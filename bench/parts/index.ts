@@ -4,7 +4,8 @@
 import type { BenchPart } from '../types.js';
 import { gatewayThroughput } from './gateway-throughput.js';
 import { hookRoundTrip } from './hook-roundtrip.js';
+import { hotSwap } from './hot-swap.js';
 import { isolation } from './isolation.js';
 import { streaming } from './streaming.js';
 
-export const PARTS: readonly BenchPart[] = [hookRoundTrip, gatewayThroughput, isolation, streaming];
+export const PARTS: readonly BenchPart[] = [hookRoundTrip, gatewayThroughput, isolation, streaming, hotSwap];
