@@ -5,11 +5,14 @@
 // it on: in-flight requests are answered, cleanup runs, the command exits 0 and
 // no gateway is left behind serving on the port.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { type CliGateway, startCommand, writeConfigFile } from './helpers/cli.js';
 import { CHAT } from './helpers/gateway.js';
-import { fixture, samplePlugin } from './helpers/paths.js';
+import { fixture, ROOT, samplePlugin } from './helpers/paths.js';
 
 const CONFIG = {
   log_level: 'info',
@@ -110,4 +113,31 @@ describe('process managers: the documented start commands stop cleanly on a sign
     it(`${signal} sent to the whole process group of \`npm start\` (Ctrl-C, systemd): still drains, exit 0`, () =>
       stopUnderLoad('npm start', signal, 'group'));
   }
+});
+
+/** Runs scripts/check-dockerfile.mjs (docker has no daemon on the CI machine); resolves with its exit code and output. */
+function checkDockerfile(args: string[] = []): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['scripts/check-dockerfile.mjs', ...args], { cwd: ROOT });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })));
+}
+
+describe('Dockerfile (its steps run by scripts/check-dockerfile.mjs)', () => {
+  it('builds from a clean copy of the repository, its CMD serves, and stops on SIGTERM with cleanup and exit 0', { timeout: 240_000 }, async () => {
+    const { code, output } = await checkDockerfile();
+    assert.equal(code, 0, output);
+    assert.match(output, /CMD \["node","dist\/host\/main\/cli.js"/, 'the CMD runs node itself');
+    assert.match(output, /the gateway answers on its port \(200, processed by hello-world\); sending SIGTERM/);
+    assert.match(output, /check-dockerfile: ok/);
+  });
+
+  it('refuses a shell-form CMD (a shell in between would not pass SIGTERM on)', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'sandgate-dockerfile-test-')), 'Dockerfile');
+    writeFileSync(file, 'FROM node:20-bookworm-slim\nWORKDIR /app\nCMD node dist/host/main/cli.js --config config.json\n');
+    const { code, output } = await checkDockerfile(['--file', file]);
+    assert.equal(code, 1);
+    assert.match(output, /Dockerfile:3: CMD must be exec form/);
+  });
 });
