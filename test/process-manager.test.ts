@@ -6,7 +6,7 @@
 // no gateway is left behind serving on the port.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -134,9 +134,11 @@ describe('Dockerfile (its steps run by scripts/check-dockerfile.mjs)', () => {
   });
 
   it('refuses a shell-form CMD (a shell in between would not pass SIGTERM on)', async () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'sandgate-dockerfile-test-')), 'Dockerfile');
+    const dir = mkdtempSync(path.join(tmpdir(), 'sandgate-dockerfile-test-'));
+    const file = path.join(dir, 'Dockerfile');
     writeFileSync(file, 'FROM node:20-bookworm-slim\nWORKDIR /app\nCMD node dist/host/main/cli.js --config config.json\n');
     const { code, output } = await checkDockerfile(['--file', file]);
+    rmSync(dir, { recursive: true });
     assert.equal(code, 1);
     assert.match(output, /Dockerfile:3: CMD must be exec form/);
   });
