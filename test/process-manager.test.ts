@@ -78,6 +78,7 @@ async function stopUnderLoad(command: string, signal: NodeJS.Signals, target: 'p
       process.kill(-gw.child.pid!, signal);
     } else gw.child.kill(signal);
 
+    const signalled = Date.now();
     const responses = await Promise.all(inFlight);
     assert.deepEqual(
       responses.map((r) => r.status),
@@ -85,6 +86,9 @@ async function stopUnderLoad(command: string, signal: NodeJS.Signals, target: 'p
       'requests in flight at the signal are answered',
     );
     assert.deepEqual(await exited, [0, null], `\`${command}\` exits 0 on ${signal}\n${gw.output()}`);
+    // fetch keeps each connection open for about 3 s after its response; the drain
+    // closes connections as they go idle instead of waiting for the client.
+    assert.ok(Date.now() - signalled < 2000, `stopped ${Date.now() - signalled} ms after the signal, not held by idle keep-alive connections`);
     const logs = gw.output();
     assert.match(logs, new RegExp(`"signal":"${signal}","msg":"shutting down"`));
     assert.ok(logs.indexOf('Cleanup called') > logs.lastIndexOf('PostLLMHook called'), 'cleanup ran, after the in-flight calls ended');
