@@ -72,7 +72,13 @@ async function serve(): Promise<void> {
   });
   const gw = await startGateway(config, { configSource: { file, load } });
   reload = gw.reloadConfig;
+  let stopping = false;
   const stop = (signal: string) => {
+    // A second signal is normal, not impatience: Ctrl-C in a terminal and systemd's
+    // default KillMode signal every process of the group, and `npm start` forwards
+    // the one it got too. Dying on it would skip the drain; close() is bounded anyway.
+    if (stopping) return gw.log.info({ signal }, 'already shutting down');
+    stopping = true;
     gw.log.info({ signal }, 'shutting down');
     // close() bounds each step (drain, cleanup); exit 0 once it is done.
     void gw.close().then(
@@ -83,8 +89,8 @@ async function serve(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((e: unknown) => {

@@ -129,12 +129,19 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     (closing ??= (async () => {
       const http = server as unknown as { closeIdleConnections(): void; closeAllConnections(): void };
       const drained = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), drainMs);
+        // Idle keep-alive connections would hold close() open until the client drops
+        // them; in-flight requests still finish. A connection whose last request ends
+        // during the drain goes idle then, hence the sweep rather than one call.
+        const sweep = setInterval(() => http.closeIdleConnections(), 50);
+        const timer = setTimeout(() => {
+          clearInterval(sweep);
+          resolve(false);
+        }, drainMs);
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(sweep);
           resolve(true);
         });
-        // Idle keep-alive connections would hold close() open; in-flight requests still finish.
         http.closeIdleConnections();
       });
       if (!drained) {
