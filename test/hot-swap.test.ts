@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metricValue } from './helpers/metrics.js';
+import { fixture } from './helpers/paths.js';
 import { postStream } from './helpers/sse.js';
 import { stampPlugin } from './helpers/stamp-plugin.js';
 
@@ -46,7 +48,7 @@ describe('hot swap: replacing a plugin file while the gateway runs', () => {
     gw = await startTestGateway({
       runtime: { workers: WORKERS, reload_debounce_ms: 50, reload_settle_ms: 600 },
       providers: { mock: { type: 'mock', stream_chunks: 8, stream_delay_ms: 40 } },
-      plugins: [{ name: 'stamp', path: file, init_timeout_ms: 500 }],
+      plugins: [{ name: 'stamp', path: file, init_timeout_ms: 500, memory_limit_mb: 1 }],
     });
   });
   after(() => gw.close());
@@ -98,6 +100,7 @@ describe('hot swap: replacing a plugin file while the gateway runs', () => {
     ['built for another ABI version', () => stampPlugin('x', { abi: 2 }), /built for Sandgate ABI v2/],
     ['an init that traps', () => stampPlugin('x', { initTraps: true }), /failed to initialise: .*unreachable/],
     ['an init slower than init_timeout_ms', () => stampPlugin('x', { initDelayMs: 2000 }), /failed to initialise: .*500 ms/],
+    ['over its memory cap at start', () => readFileSync(fixture('big-initial-memory')), /needs 32 pages .* over the limit of 16 pages/],
   ] as const) {
     it(`a replacement that is ${what} is refused; the running version keeps serving`, async () => {
       const refusedBefore = await reloads('refused');
@@ -134,5 +137,28 @@ describe('hot swap: replacing a plugin file while the gateway runs', () => {
     const lastChunk = gw.logs.map((l) => l.rid === 'swap-stream' && l.msg === 'chunk e').lastIndexOf(true);
     const firstCleanup = gw.logs.findIndex((l) => l.msg === 'cleanup e');
     assert.ok(firstCleanup > lastChunk, 'cleanup ran after the stream ended');
+  });
+});
+
+describe('hot swap: a replacement that fails its integrity check is refused', () => {
+  it('a pinned sha256 refuses other bytes; the pinned version keeps serving', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sandgate-swap-pinned-'));
+    const file = path.join(dir, 'stamp.wasm');
+    const pinned = stampPlugin('p');
+    writeFileSync(file, pinned);
+    const sha256 = createHash('sha256').update(pinned).digest('hex');
+    const gw = await startTestGateway({ runtime: { reload_debounce_ms: 50 }, plugins: [{ name: 'stamp', path: file, sha256 }] });
+    try {
+      writeFileSync(file, stampPlugin('q'));
+      const refused = await waitFor('the refusal', async () => {
+        const p = (await gw.get('/health')).json.plugins[0];
+        return p.last_reload?.result === 'refused' ? p : undefined;
+      });
+      assert.match(refused.last_reload.error, /sha256/);
+      assert.equal(refused.sha256, sha256);
+      assert.equal((await gw.get('/v1/models')).headers.get('x-stamp'), 'p');
+    } finally {
+      await gw.close();
+    }
   });
 });
