@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startCli } from './helpers/cli.js';
+import { startCli, startCommand, writeConfigFile } from './helpers/cli.js';
 import { CHAT } from './helpers/gateway.js';
-import { fixture, samplePlugin } from './helpers/paths.js';
+import { CLI, fixture, samplePlugin } from './helpers/paths.js';
 
 describe('graceful shutdown', () => {
   it('on SIGTERM: in-flight requests finish, cleanup runs, exit code 0', async () => {
@@ -43,5 +43,16 @@ describe('graceful shutdown', () => {
     gw.child.kill('SIGINT');
     assert.equal(await exited, 0);
     await assert.rejects(fetch(`${gw.url}/health`), 'nothing listens after shutdown');
+  });
+
+  it('node flags meant for the process (heap size, GC, inspector) do not stop the plugin workers from starting', async () => {
+    const file = writeConfigFile({ plugins: [{ name: 'hello-world', path: samplePlugin('hello-world') }] });
+    const gw = await startCommand(process.execPath, ['--max-old-space-size=512', '--expose-gc', CLI, '--config', file, '--port', '0']);
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CHAT()) });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-processed-by'), 'hello-world', 'the plugin ran in a worker');
+    const exited = new Promise<number | null>((resolve) => gw.child.on('exit', resolve));
+    gw.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
   });
 });

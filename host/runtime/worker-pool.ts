@@ -110,9 +110,12 @@ class PluginWorker {
   constructor(minLogLevel: number, plugins: WorkerInit['plugins']) {
     const workerData: WorkerInit = { minLogLevel, channel: this.channel.sab, plugins };
     // The Extism SDK loads node:wasi, which prints an experimental warning per thread.
+    // Only that flag: the process's own execArgv is not passed on, because Node refuses
+    // per-process flags in a worker (--max-old-space-size, --expose-gc, --inspect:
+    // ERR_WORKER_INVALID_EXEC_ARGV), and none of them is meant for plugin threads.
     this.thread = new Worker(WORKER_URL, {
       name: 'sandgate-plugin',
-      execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
+      execArgv: ['--disable-warning=ExperimentalWarning'],
       workerData,
     });
   }
