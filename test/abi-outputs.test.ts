@@ -138,6 +138,17 @@ describe('integers in any encoding', () => {
       assert.equal(parseLlmPostOutput(withCreated(type, 1_700_000_000)).response?.created, 1_700_000_000);
     });
   }
+
+  it('a status written as uint64 cf or float64 cb is the same status', () => {
+    // { "response": { "status": <403> } } with the status in a 9-byte encoding.
+    const head = Buffer.concat([Uint8Array.of(0x81), encode('response'), Uint8Array.of(0x81), encode('status')]);
+    const cf = Buffer.concat([head, Uint8Array.of(0xcf, 0, 0, 0, 0, 0, 0, 0x01, 0x93)]);
+    const cb = Buffer.alloc(9);
+    cb[0] = 0xcb;
+    cb.writeDoubleBE(403, 1);
+    assert.equal(parseTransportPreOutput(cf).response?.status, 403);
+    assert.equal(parseTransportPreOutput(Buffer.concat([head, cb])).response?.status, 403);
+  });
 });
 
 describe('sameValue: equal by value, as the ABI defines it', () => {

@@ -4,7 +4,9 @@ import { Packr } from 'msgpackr';
 // - useRecords: false       plain MessagePack maps, readable by any language's decoder;
 // - variableMapSize: true   smallest map header (fixmap), as other encoders write;
 // - encodeUndefinedAsNil    an absent optional field is nil, never an extension type;
-// - int64AsType: 'number'   int64 from guests arrive as JS numbers, not BigInt.
+// - int64AsType: 'number'   int64 d3 and uint64 cf from guests arrive as JS numbers, not BigInt, so an
+//                            integer reads the same in every encoding (and float64 cb with an integral
+//                            value too: ABI.md §5). Exact up to 2^53, as any JSON number the gateway handles.
 const packr = new Packr({
   useRecords: false,
   variableMapSize: true,
