@@ -13,6 +13,8 @@ interface Vector {
   name: string;
   hex: string;
   value: unknown;
+  /** The vector whose bytes a re-encoder writes: `hex` is a legal wider encoding of the same value. */
+  canonical?: string;
 }
 
 const vectors = JSON.parse(readFileSync(path.join(ROOT, 'plugin-pdk/conformance/vectors.json'), 'utf8')) as Vector[];
@@ -50,17 +52,29 @@ describe('host codec against the conformance vectors', () => {
     it(`${v.name}: decodes to the expected value`, () => {
       assert.deepEqual(plain(decode(Buffer.from(v.hex, 'hex'))), revive(v.value));
     });
-    it(`${v.name}: encodes to the same bytes`, () => {
+    it(`${v.name}: encodes to the same bytes${v.canonical ? ` as ${v.canonical}` : ''}`, () => {
       const bytes = encode(revive(v.value));
+      const expected = v.canonical ? vectors.find((c) => c.name === v.canonical)!.hex : v.hex;
       if (hasWideInts(v.value)) {
         // ABI.md §6: the host writes integers beyond 32 bits as float64; they must still read back exactly.
         assert.deepEqual(plain(decode(bytes)), revive(v.value));
         assert.ok(Buffer.from(bytes).includes(0xcb), 'wide integers travel as float64');
       } else {
-        assert.equal(Buffer.from(bytes).toString('hex'), v.hex);
+        assert.equal(Buffer.from(bytes).toString('hex'), expected);
       }
     });
   }
+
+  it('has vectors that write integers as uint64 cf, int64 d3 and float64 cb, each decoding to the canonical value', () => {
+    for (const [label, type] of [['uint64', 0xcf], ['int64', 0xd3], ['float64', 0xcb]] as const) {
+      const v = vectors.find((x) => x.name === `llm-post-input-response-${label}`);
+      assert.ok(v?.canonical, `vector llm-post-input-response-${label} with a canonical vector`);
+      const canonical = vectors.find((x) => x.name === v.canonical)!;
+      assert.ok(Buffer.from(v.hex, 'hex').includes(type), `${v.name} holds 0x${type.toString(16)}`);
+      assert.notEqual(v.hex, canonical.hex);
+      assert.deepEqual(decode(Buffer.from(v.hex, 'hex')), decode(Buffer.from(canonical.hex, 'hex')));
+    }
+  });
 });
 
 /** Nesting depth by recursion (fine for these small samples): a scalar is 0, a container 1 + its deepest child. */

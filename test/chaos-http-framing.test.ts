@@ -29,12 +29,12 @@ const CASES: HostileCase[] = [
   { fixture: 'respond-crlf-header', hook: 'http_transport_pre_hook', says: /response\.headers\["x-evil"\]: the value contains CR \(U\+000D\) at index 1/ },
   { fixture: 'respond-bad-header-name', hook: 'http_transport_pre_hook', says: /response\.headers\["bad header"\]: the name is not an RFC 9110 token/ },
   { fixture: 'respond-non-latin1-header', hook: 'http_transport_pre_hook', says: /response\.headers\["x-price"\]: the value contains U\+20AC at index 2, beyond Latin-1/ },
-  { fixture: 'respond-1xx', hook: 'http_transport_pre_hook', says: /response\.status must be a final HTTP status \(200-599\), got 103/ },
+  { fixture: 'respond-1xx', hook: 'http_transport_pre_hook', says: /response\.status: expected a final HTTP status \(200-599\), got 103/ },
   { fixture: 'respond-content-length', hook: 'http_transport_pre_hook', says: /response\.headers\["Content-Length"\]: content-length is set by the gateway/ },
-  { fixture: 'hook-error-101', hook: 'http_transport_pre_hook', says: /error\.status must be a final HTTP status \(200-599\), got 101/ },
+  { fixture: 'hook-error-101', hook: 'http_transport_pre_hook', says: /error\.status: expected a final HTTP status \(200-599\), got 101/ },
   { fixture: 'post-content-length', hook: 'http_transport_post_hook', says: /resp\.headers\["content-length"\]: content-length is set by the gateway/ },
   { fixture: 'set-bad-request-header', hook: 'http_transport_pre_hook', says: /req\.headers\["x-wat"\]: the value contains LF \(U\+000A\)/ },
-  { fixture: 'llm-error-1xx', hook: 'pre_llm_hook', says: /error\.status must be a final HTTP status \(200-599\), got 100/ },
+  { fixture: 'llm-error-1xx', hook: 'pre_llm_hook', says: /error\.status: expected a final HTTP status \(200-599\), got 100/ },
 ];
 
 function assertPluginBadOutput(r: KeepAliveResponse, hook: string): void {

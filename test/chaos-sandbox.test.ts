@@ -186,13 +186,45 @@ describe("sandbox: a Go plugin runs on the gateway's WASI", () => {
   });
 });
 
+describe('sandbox: log text across calls is rate-limited per plugin and worker', () => {
+  const RATE = 4096;
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      runtime: { workers: 1 },
+      plugins: [{ name: 'log-flood', path: fixture('log-flood'), max_log_bytes_per_second: RATE }],
+    });
+  });
+  after(() => gw.close());
+
+  it('keeps at most max_log_bytes_per_second (a bucket of one second), drops and counts the rest, and says so', async () => {
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) {
+      const res = await gw.post('/v1/chat/completions', CHAT(), { 'x-request-id': `rate-${i}` });
+      assert.equal(res.status, 200);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const guestLines = gw.logs.filter((l) => l.plugin === 'log-flood' && /^rate-/.test(String(l.rid)) && /^y+$/.test(l.msg));
+    const kept = guestLines.reduce((n, l) => n + Buffer.byteLength(l.msg), 0);
+    // The per-call cap alone would keep 5 x 16 KiB; the bucket keeps one second's worth plus what refilled.
+    assert.ok(kept >= RATE, `the first call gets the full bucket (${kept} bytes kept)`);
+    assert.ok(kept <= RATE * (1 + seconds) + 1, `${kept} bytes kept in ${seconds.toFixed(2)} s at ${RATE} bytes a second`);
+    const reports = gw.logs.filter((l) => l.plugin === 'log-flood' && /over max_log_bytes_per_second \(4096 bytes a second in this worker\)/.test(l.msg));
+    assert.ok(reports.length >= 1 && reports.length <= 1 + seconds, `one report line a second at most (${reports.length})`);
+    const metrics = await (await gw.get('/metrics')).text;
+    // Every byte the guest tried to log is either kept or counted as dropped.
+    assert.equal(metricValue(metrics, 'sandgate_plugin_log_dropped_bytes_total', { plugin: 'log-flood' }), 5 * 100 * 65536 - kept);
+  });
+});
+
 describe('sandbox: memory outside the linear-memory cap is bounded', () => {
   let gw: TestGateway;
   before(async () => {
     gw = await startTestGateway({
       plugins: [
-        { name: 'stdout-flood', path: fixture('stdout-flood'), max_log_bytes_per_call: 8192 },
-        { name: 'log-flood', path: fixture('log-flood') },
+        // The rate across calls is tested on its own below: here only the per-call cap may cut.
+        { name: 'stdout-flood', path: fixture('stdout-flood'), max_log_bytes_per_call: 8192, max_log_bytes_per_second: 1 << 30 },
+        { name: 'log-flood', path: fixture('log-flood'), max_log_bytes_per_second: 1 << 30 },
         { name: 'table-grow', path: fixture('table-grow') },
       ],
     });

@@ -52,6 +52,8 @@ describe('config.json validation', () => {
       { enabled: p.enabled, version: p.version, on_error: p.on_error, timeout_ms: p.timeout_ms, memory_limit_mb: p.memory_limit_mb },
       { enabled: true, version: 1, on_error: 'fail-closed', timeout_ms: DEFAULTS.hookTimeoutMs, memory_limit_mb: DEFAULTS.memoryLimitMb },
     );
+    assert.equal(p.max_log_bytes_per_second, 65536, 'the README and ABI.md §7.1 name this default');
+    assert.match(configError({ plugins: [{ name: 'p', path: 'x.wasm', max_log_bytes_per_second: 0 }] }).message, /plugins\[0\]\.max_log_bytes_per_second/);
     assert.equal(p.path, path.join(ROOT, 'x.wasm'), 'relative plugin paths resolve against the config directory');
     assert.deepEqual(Object.keys(cfg.providers), ['mock'], 'the mock provider is there when none are configured');
   });

@@ -69,10 +69,10 @@ describe('outputs that would break HTTP are refused whole, naming the field', ()
 
   it('short-circuit response: headers and status', () => {
     const pre = (response: unknown) => () => parseTransportPreOutput(encode({ response }));
-    refused(pre({ status: 200, headers: { 'x-evil': 'a\r\nb' }, body: BODY }), /^http_transport_pre_hook output: response\.headers\["x-evil"\]: the value contains CR/);
+    refused(pre({ status: 200, headers: { 'x-evil': 'a\r\nb' }, body: BODY }), /^http_transport_pre_hook output at response\.headers\["x-evil"\]: the value contains CR/);
     refused(pre({ headers: { '': 'x' } }), /response\.headers\[""\]: the name is empty/);
-    refused(pre({ status: 103 }), /response\.status must be a final HTTP status \(200-599\), got 103/);
-    refused(pre({ status: '200' }), /response\.status must be a final HTTP status \(200-599\), got string/);
+    refused(pre({ status: 103 }), /response\.status: expected a final HTTP status \(200-599\), got 103/);
+    refused(pre({ status: '200' }), /response\.status: expected a final HTTP status \(200-599\), got str/);
     assert.deepEqual(parseTransportPreOutput(encode({ response: { status: 418, headers: { 'x-ok': 'caf\u00e9' }, body: BODY } })).response?.headers, { 'x-ok': 'caf\u00e9' });
   });
 
@@ -90,28 +90,28 @@ describe('outputs that would break HTTP are refused whole, naming the field', ()
   it('request patches: header names, values and the method', () => {
     refused(() => parseTransportPreOutput(encode({ req: { headers: { 'x-wat': 'a\nb' } } })), /req\.headers\["x-wat"\]: the value contains LF/);
     refused(() => parseTransportPreOutput(encode({ req: { headers: { 'x y': null } } })), /req\.headers\["x y"\]: the name is not an RFC 9110 token/);
-    refused(() => parseTransportPreOutput(encode({ req: { method: 'GET /admin HTTP/1.1\r\n' } })), /req\.method must be an HTTP method/);
+    refused(() => parseTransportPreOutput(encode({ req: { method: 'GET /admin HTTP/1.1\r\n' } })), /req\.method: expected an HTTP method/);
     assert.equal(parseTransportPreOutput(encode({ req: { method: 'PATCH' } })).req?.method, 'PATCH');
   });
 
   it('post-hook patches: headers and status', () => {
-    refused(() => parseTransportPostOutput(encode({ resp: { status: 101 } })), /resp\.status must be a final HTTP status \(200-599\), got 101/);
+    refused(() => parseTransportPostOutput(encode({ resp: { status: 101 } })), /resp\.status: expected a final HTTP status \(200-599\), got 101/);
     refused(() => parseTransportPostOutput(encode({ resp: { headers: { 'x-a': '\u2028' } } })), /resp\.headers\["x-a"\]: the value contains U\+2028/);
-    refused(() => parseTransportPostOutput(encode({ resp: { headers: { 'x-a': 7 } } })), /resp\.headers\["x-a"\] must be a string or nil, got number/);
+    refused(() => parseTransportPostOutput(encode({ resp: { headers: { 'x-a': 7 } } })), /resp\.headers\["x-a"\]: expected a string or nil, got int/);
   });
 
   it('hook errors and LLM errors, in every hook that returns them (streaming ones too)', () => {
-    refused(() => parseTransportPreOutput(encode({ error: { message: 'no', status: 101 } })), /^http_transport_pre_hook output: error\.status .* got 101/);
-    refused(() => parseTransportPostOutput(encode({ error: { message: 'no', status: 600 } })), /error\.status .* got 600/);
-    refused(() => parseChunkOutput(encode({ error: { message: 'no', status: 100 } })), /^http_transport_stream_chunk_hook output: error\.status .* got 100/);
-    refused(() => parseInterceptorOutput(encode({ error: { message: 'no', status: 102 } })), /^transport_interceptor output: error\.status .* got 102/);
-    refused(() => OUTPUT_PARSERS.pre_llm_hook(encode({ error: { message: 'no', status: 100 } })), /^pre_llm_hook output: error\.status .* got 100/);
-    refused(() => OUTPUT_PARSERS.post_hook(encode({ error: { message: 'no', status: 199 } })), /^post_hook output: error\.status .* got 199/);
+    refused(() => parseTransportPreOutput(encode({ error: { message: 'no', status: 101 } })), /^http_transport_pre_hook output at error\.status: .* got 101/);
+    refused(() => parseTransportPostOutput(encode({ error: { message: 'no', status: 600 } })), /error\.status: .* got 600/);
+    refused(() => parseChunkOutput(encode({ error: { message: 'no', status: 100 } })), /^http_transport_stream_chunk_hook output at error\.status: .* got 100/);
+    refused(() => parseInterceptorOutput(encode({ error: { message: 'no', status: 102 } })), /^transport_interceptor output at error\.status: .* got 102/);
+    refused(() => OUTPUT_PARSERS.pre_llm_hook(encode({ error: { message: 'no', status: 100 } })), /^pre_llm_hook output at error\.status: .* got 100/);
+    refused(() => OUTPUT_PARSERS.post_hook(encode({ error: { message: 'no', status: 199 } })), /^post_hook output at error\.status: .* got 199/);
     assert.equal(parseLlmPostOutput(encode({ error: { message: 'busy', status: 429 } })).error?.status, 429);
   });
 
   it('the legacy interceptor: names and values checked, framing headers allowed through (the pipeline keeps the request\'s own)', () => {
-    refused(() => parseInterceptorOutput(encode({ headers: { 'x-a': 'a\rb' } })), /^transport_interceptor output: headers\["x-a"\]: the value contains CR/);
+    refused(() => parseInterceptorOutput(encode({ headers: { 'x-a': 'a\rb' } })), /^transport_interceptor output at headers\["x-a"\]: the value contains CR/);
     const out = parseInterceptorOutput(encode({ headers: { 'content-length': '93', 'x-a': 'b' } }));
     assert.deepEqual(out.headers, { 'content-length': '93', 'x-a': 'b' });
   });

@@ -56,6 +56,19 @@ describe('loading plugins', () => {
     assert.match(e.message, /does not declare a Sandgate ABI version/);
   });
 
+  it('refuses a hook or marker export whose type is not () -> i32, naming the export and its type', async () => {
+    const hook = await startFails([{ name: 'void-hook', path: fixture('hook-no-result') }]);
+    assert.equal(hook.code, ErrorCode.pluginLoadFailed);
+    assert.equal(hook.plugin, 'void-hook');
+    assert.match(hook.message, /export "post_llm_hook" has type \(\) -> \(\), but the host calls it as \(\) -> i32/);
+    const marker = await startFails([{ name: 'marker', path: fixture('abi-marker-with-param') }]);
+    assert.equal(marker.code, ErrorCode.pluginLoadFailed);
+    assert.match(marker.message, /export "sandgate_abi_v1" has type \(i32\) -> i32, but the host calls it as \(\) -> i32/);
+    const global = await startFails([{ name: 'global', path: fixture('hook-is-global') }]);
+    assert.equal(global.code, ErrorCode.pluginLoadFailed);
+    assert.match(global.message, /export "pre_llm_hook" is a global, not a function/);
+  });
+
   it('refuses a plugin whose init refuses, with its reason', async () => {
     const e = await startFails([{ name: 'picky', path: fixture('init-fail') }]);
     assert.equal(e.code, ErrorCode.pluginInitFailed);

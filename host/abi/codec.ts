@@ -4,7 +4,9 @@ import { Packr } from 'msgpackr';
 // - useRecords: false       plain MessagePack maps, readable by any language's decoder;
 // - variableMapSize: true   smallest map header (fixmap), as other encoders write;
 // - encodeUndefinedAsNil    an absent optional field is nil, never an extension type;
-// - int64AsType: 'number'   int64 from guests arrive as JS numbers, not BigInt.
+// - int64AsType: 'number'   int64 d3 and uint64 cf from guests arrive as JS numbers, not BigInt, so an
+//                            integer reads the same in every encoding (and float64 cb with an integral
+//                            value too: ABI.md §5). Exact up to 2^53, as any JSON number the gateway handles.
 const packr = new Packr({
   useRecords: false,
   variableMapSize: true,
@@ -115,4 +117,109 @@ export function nestsDeeper(bytes: Uint8Array, limit: number): boolean {
     }
   }
   return false;
+}
+
+// ---- byte offsets, for error messages only (the success path never walks the bytes twice)
+
+/**
+ * Where the value starting at `at` ends: the offset just past it. Past
+ * `bytes.length` when the data ends inside it (truncated, or a map or array
+ * count larger than its entries); -1 at the byte 0xc1, which MessagePack
+ * never uses (the offset of that byte is then `badByteAt`).
+ */
+export function skipValue(bytes: Uint8Array, at: number): { end: number; badByteAt?: number } {
+  let left = 1; // values still to skip, containers' elements included
+  while (left > 0) {
+    if (at >= bytes.length) return { end: bytes.length + 1 };
+    const b = bytes[at];
+    left--;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) at += 1;
+    else if (b <= 0x8f) (left += 2 * (b & 0x0f)), (at += 1);
+    else if (b <= 0x9f) (left += b & 0x0f), (at += 1);
+    else if (b <= 0xbf) at += 1 + (b & 0x1f);
+    else if (b >= 0xdc) {
+      const wide = b === 0xdd || b === 0xdf;
+      const n = wide ? u32(bytes, at + 1) : u16(bytes, at + 1);
+      left += b >= 0xde ? 2 * n : n;
+      at += wide ? 5 : 3;
+    } else {
+      const next = skipScalar(b, bytes, at);
+      if (next < 0) return { end: -1, badByteAt: at };
+      at = next;
+    }
+  }
+  return { end: Math.min(at, bytes.length + 1) };
+}
+
+/** The string at `at` if it is one (a map key), and where it ends. */
+function readStr(bytes: Uint8Array, at: number): { text: string; end: number } | undefined {
+  const b = bytes[at];
+  let start: number;
+  let len: number;
+  if (b >= 0xa0 && b <= 0xbf) (start = at + 1), (len = b & 0x1f);
+  else if (b === 0xd9) (start = at + 2), (len = u8(bytes, at + 1));
+  else if (b === 0xda) (start = at + 3), (len = u16(bytes, at + 1));
+  else if (b === 0xdb) (start = at + 5), (len = u32(bytes, at + 1));
+  else return undefined;
+  if (start + len > bytes.length) return undefined;
+  return { text: Buffer.from(bytes.buffer, bytes.byteOffset + start, len).toString('utf8'), end: start + len };
+}
+
+/** A container header at `at`: whether a map, its entry count, where its first entry starts. */
+function container(bytes: Uint8Array, at: number): { map: boolean; count: number; first: number } | undefined {
+  const b = bytes[at];
+  if (b >= 0x80 && b <= 0x8f) return { map: true, count: b & 0x0f, first: at + 1 };
+  if (b >= 0x90 && b <= 0x9f) return { map: false, count: b & 0x0f, first: at + 1 };
+  if (b === 0xdc || b === 0xde) return { map: b === 0xde, count: u16(bytes, at + 1), first: at + 3 };
+  if (b === 0xdd || b === 0xdf) return { map: b === 0xdf, count: u32(bytes, at + 1), first: at + 5 };
+  return undefined;
+}
+
+/**
+ * The byte offset of the value at `path` (map keys and array indexes from the
+ * top-level value) in well-formed MessagePack bytes; undefined if there is none.
+ *
+ * @example offsetOf(encode({ a: [1, 'x'] }), ['a', 1]) // 5
+ */
+export function offsetOf(bytes: Uint8Array, path: readonly (string | number)[]): number | undefined {
+  let at = 0;
+  for (const step of path) {
+    const c = container(bytes, at);
+    if (!c) return undefined;
+    at = c.first;
+    let found = false;
+    for (let i = 0; i < c.count && !found; i++) {
+      if (c.map) {
+        const key = readStr(bytes, at);
+        const valueAt = key ? key.end : skipValue(bytes, at).end;
+        if (valueAt < 0 || valueAt > bytes.length) return undefined;
+        if (key && key.text === step) found = true;
+        at = valueAt;
+      } else if (i === step) found = true;
+      if (!found) {
+        at = skipValue(bytes, at).end;
+        if (at < 0 || at > bytes.length) return undefined;
+      }
+    }
+    if (!found) return undefined;
+  }
+  return at;
+}
+
+/**
+ * Why bytes that msgpackr refused are not one MessagePack value, with the
+ * byte offset: what a plugin author needs to find the fault in a dump.
+ */
+export function malformedReason(bytes: Uint8Array, decoderMessage: string): string {
+  const { end, badByteAt } = skipValue(bytes, 0);
+  if (badByteAt !== undefined) return `byte ${badByteAt} is 0xc1, which MessagePack never uses`;
+  if (end > bytes.length) {
+    return `the data ends at byte ${bytes.length} inside a value (a map or array announces more entries than follow, or a length runs past the end)`;
+  }
+  if (end < bytes.length) {
+    const first = bytes[0];
+    const json = first === 0x7b || first === 0x5b || first === 0x22 ? ` (it starts with "${String.fromCharCode(first)}": JSON? hooks answer MessagePack, ABI.md §5)` : '';
+    return `one value ends at byte ${end} but ${bytes.length - end} more byte(s) follow${json}`;
+  }
+  return decoderMessage;
 }

@@ -1,5 +1,5 @@
 import { ErrorCode, GatewayError } from '../errors/codes.js';
-import { DECODE_MAX_DEPTH, decode, TooDeep } from './codec.js';
+import { DECODE_MAX_DEPTH, decode, malformedReason, offsetOf, TooDeep } from './codec.js';
 import { headerNameProblem, headerValueProblem, hostOwnedProblem, isFinalStatus, isToken } from './http-fields.js';
 import type {
   ChunkOutput,
@@ -33,12 +33,35 @@ function quoteName(name: string): string {
   return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
 }
 
+/**
+ * A field path as Shape writes it (`response.choices[0].message`,
+ * `req.headers["x-a"]`) as map keys and array indexes; `the output` is the top.
+ */
+function pathSteps(at: string): (string | number)[] {
+  if (at === 'the output') return [];
+  const steps: (string | number)[] = [];
+  for (const m of at.matchAll(/([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g)) {
+    steps.push(m[1] ?? (m[2] !== undefined ? Number(m[2]) : (JSON.parse(m[3]) as string)));
+  }
+  return steps;
+}
+
 class Shape {
-  constructor(readonly hook: string) {}
+  /** `bytes`: the output as the guest wrote it, read again only to put a byte offset into an error. */
+  constructor(
+    readonly hook: string,
+    private readonly bytes: Uint8Array | null = null,
+  ) {}
+
+  /** Refuses the output: `<hook> output at <path>: <problem> at byte <offset>`. */
+  refuse(at: string, problem: string): never {
+    const offset = this.bytes ? offsetOf(this.bytes, pathSteps(at)) : undefined;
+    throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output at ${at}: ${problem}${offset === undefined ? '' : ` at byte ${offset}`}`);
+  }
 
   fail(at: string, expected: string, got: unknown): never {
-    const kind = got === null ? 'nil' : got instanceof Uint8Array ? 'bin' : Array.isArray(got) ? 'array' : typeof got;
-    throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at} must be ${expected}, got ${kind}`);
+    const kind = got === null ? 'nil' : got === undefined ? 'nothing' : got instanceof Uint8Array ? 'bin' : Array.isArray(got) ? 'array' : typeof got === 'string' ? 'str' : typeof got === 'object' ? 'map' : typeof got === 'number' ? (Number.isInteger(got) ? 'int' : 'float') : typeof got;
+    this.refuse(at, `expected ${expected}, got ${kind}`);
   }
 
   map(v: unknown, at: string): Obj {
@@ -56,6 +79,13 @@ class Shape {
     return v;
   }
 
+  /** An integer in any MessagePack encoding (fixint to int64 d3, uint64 cf, or an integral float64 cb: ABI.md §5). */
+  optInt(v: unknown, at: string): number | undefined {
+    if (v == null) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(at, 'an integer', v);
+    return v;
+  }
+
   optBool(v: unknown, at: string): boolean | undefined {
     if (v == null) return undefined;
     if (typeof v !== 'boolean') this.fail(at, 'a bool', v);
@@ -66,14 +96,14 @@ class Shape {
   optStatus(v: unknown, at: string): number | undefined {
     if (v == null) return undefined;
     if (isFinalStatus(v)) return v;
-    if (typeof v === 'number') throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at} must be a final HTTP status (200-599), got ${v}`);
+    if (typeof v === 'number') this.refuse(at, `expected a final HTTP status (200-599), got ${v}`);
     this.fail(at, 'a final HTTP status (200-599)', v);
   }
 
   optMethod(v: unknown, at: string): string | undefined {
     const method = this.optStr(v, at);
     if (method !== undefined && !isToken(method)) {
-      throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at} must be an HTTP method (an RFC 9110 token such as "POST"), got ${quoteName(method)}`);
+      this.refuse(at, `expected an HTTP method (an RFC 9110 token such as "POST"), got ${quoteName(method)}`);
     }
     return method;
   }
@@ -88,7 +118,7 @@ class Shape {
   optPatch(v: unknown, at: string): Record<string, string | null> | undefined {
     if (v == null) return undefined;
     const m = this.map(v, at);
-    for (const [k, s] of Object.entries(m)) if (s !== null && typeof s !== 'string') this.fail(`${at}.${k}`, 'a string or nil', s);
+    for (const [k, s] of Object.entries(m)) if (s !== null && typeof s !== 'string') this.fail(`${at}[${quoteName(k)}]`, 'a string or nil', s);
     return m as Record<string, string | null>;
   }
 
@@ -96,7 +126,7 @@ class Shape {
   header(at: string, name: string, value: string | null, hostOwned: 'refuse' | 'allow'): void {
     const problem =
       headerNameProblem(name) ?? (hostOwned === 'refuse' && value !== null ? hostOwnedProblem(name) : null) ?? (value === null ? null : headerValueProblem(value));
-    if (problem) throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: ${at}[${quoteName(name)}]: ${problem}`);
+    if (problem) this.refuse(`${at}[${quoteName(name)}]`, problem);
   }
 
   /**
@@ -143,15 +173,17 @@ class Shape {
     return { status, headers, body: this.optBin(m.body, `${at}.body`) };
   }
 
+  message(v: unknown, at: string): void {
+    const m = this.map(v, at);
+    if (typeof m.role !== 'string') this.fail(`${at}.role`, 'a string', m.role);
+    if (m.content !== null && m.content !== undefined && typeof m.content !== 'string' && !Array.isArray(m.content)) {
+      this.fail(`${at}.content`, 'a string, an array of parts or nil', m.content);
+    }
+  }
+
   messages(v: unknown, at: string): LlmMessage[] {
     if (!Array.isArray(v)) this.fail(at, 'an array of messages', v);
-    v.forEach((msg, i) => {
-      const m = this.map(msg, `${at}[${i}]`);
-      if (typeof m.role !== 'string') this.fail(`${at}[${i}].role`, 'a string', m.role);
-      if (m.content !== null && m.content !== undefined && typeof m.content !== 'string' && !Array.isArray(m.content)) {
-        this.fail(`${at}[${i}].content`, 'a string, an array of parts or nil', m.content);
-      }
-    });
+    v.forEach((msg, i) => this.message(msg, `${at}[${i}]`));
     return v as LlmMessage[];
   }
 
@@ -166,18 +198,23 @@ class Shape {
     const m = this.optMap(v, at);
     if (!m) return undefined;
     if (!Array.isArray(m.choices)) this.fail(`${at}.choices`, 'an array', m.choices);
+    // A completion with no choices has no answer in it: a client could only fail on it. A streamed
+    // chunk may have none (the usage-only chunk at the end of a stream).
+    if (m.choices.length === 0 && m.object !== 'chat.completion.chunk') {
+      this.refuse(`${at}.choices`, 'expected at least one choice (only a streamed chunk, object "chat.completion.chunk", may have none)');
+    }
     m.choices.forEach((c, i) => {
       const cm = this.map(c, `${at}.choices[${i}]`);
       // A streamed chunk (post_llm_hook during a stream) carries a delta instead of a message.
       if (cm.message == null && cm.delta != null) this.delta(cm.delta, `${at}.choices[${i}].delta`);
-      else this.messages([cm.message], `${at}.choices[${i}].message`);
+      else this.message(cm.message, `${at}.choices[${i}].message`);
     });
     // Fill the envelope fields a plugin may leave out, so clients always get a complete object.
     return {
       ...m,
       id: this.optStr(m.id, `${at}.id`) ?? 'chatcmpl-plugin',
       object: this.optStr(m.object, `${at}.object`) ?? 'chat.completion',
-      created: typeof m.created === 'number' ? m.created : Math.floor(Date.now() / 1000),
+      created: this.optInt(m.created, `${at}.created`) ?? Math.floor(Date.now() / 1000),
       model: this.optStr(m.model, `${at}.model`) ?? '',
       choices: m.choices as LlmResponse['choices'],
     };
@@ -199,8 +236,10 @@ class Shape {
     };
   }
 
-  onlyOne(a: unknown, b: unknown, names: string): void {
-    if (a != null && b != null) throw new GatewayError(ErrorCode.pluginBadOutput, `${this.hook} output: set either ${names}, not both`);
+  /** Fields that contradict each other: at most one of them may be set (`drop: false` counts as unset). */
+  onlyOne(m: Obj, names: readonly string[]): void {
+    const set = names.filter((n) => m[n] != null && m[n] !== false);
+    if (set.length > 1) this.refuse('the output', `${set.map((n) => `"${n}"`).join(' and ')} contradict each other: set one of ${names.map((n) => `"${n}"`).join(', ')}`);
   }
 }
 
@@ -225,13 +264,13 @@ function decodeOutput(hook: string, bytes: Uint8Array, maxDepth: number | undefi
       throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output nests deeper than the limit of ${maxDepth} levels per value (limits.max_json_depth)`);
     }
     if (e instanceof TooDeep) throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output nests deeper than ${DECODE_MAX_DEPTH} levels`);
-    throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output is not valid MessagePack: ${(e as Error).message}`);
+    throw new GatewayError(ErrorCode.pluginBadOutput, `${hook} output is not valid MessagePack: ${malformedReason(bytes, (e as Error).message)}`);
   }
 }
 
 /** Decodes an output; empty output, nil and {} all mean "continue, nothing changed". */
 function top(hook: string, bytes: Uint8Array | null, maxDepth?: number): [Shape, Obj] {
-  const s = new Shape(hook);
+  const s = new Shape(hook, bytes);
   if (!bytes || bytes.length === 0) return [s, {}];
   const v = decodeOutput(hook, bytes, maxDepth);
   return [s, v == null ? {} : s.map(v, 'the output')];
@@ -248,13 +287,13 @@ export function parseInitOutput(bytes: Uint8Array | null): InitOutput {
 
 export function parseNameOutput(bytes: Uint8Array | null): string | undefined {
   if (!bytes || bytes.length === 0) return undefined;
-  const [s] = top('get_name', null);
+  const s = new Shape('get_name', bytes);
   return s.optStr(decodeOutput('get_name', bytes, undefined), 'the output');
 }
 
 export function parseTransportPreOutput(bytes: Uint8Array | null, maxDepth?: number): TransportPreOutput {
   const [s, m] = top('http_transport_pre_hook', bytes, maxDepth);
-  s.onlyOne(m.response, m.error, '"response" or "error"');
+  s.onlyOne(m, ['response', 'error']);
   const req = s.optMap(m.req, 'req');
   return {
     ctx: s.ctxPatch(m.ctx),
@@ -286,7 +325,7 @@ export function parseTransportPostOutput(bytes: Uint8Array | null, maxDepth?: nu
 
 export function parseLlmPreOutput(bytes: Uint8Array | null, maxDepth?: number, hook = 'pre_llm_hook'): LlmPreOutput {
   const [s, m] = top(hook, bytes, maxDepth);
-  s.onlyOne(m.response, m.error, '"response" or "error"');
+  s.onlyOne(m, ['response', 'error']);
   const req = s.optMap(m.req, 'req');
   return {
     ctx: s.ctxPatch(m.ctx),
@@ -303,7 +342,7 @@ export function parseLlmPreOutput(bytes: Uint8Array | null, maxDepth?: number, h
 
 export function parseLlmPostOutput(bytes: Uint8Array | null, maxDepth?: number, hook = 'post_llm_hook'): LlmPostOutput {
   const [s, m] = top(hook, bytes, maxDepth);
-  s.onlyOne(m.response, m.error, '"response" or "error"');
+  s.onlyOne(m, ['response', 'error']);
   return { ctx: s.ctxPatch(m.ctx), response: s.llmResponse(m.response, 'response'), error: s.llmError(m.error, 'error') };
 }
 
@@ -319,6 +358,7 @@ export function parseInterceptorOutput(bytes: Uint8Array | null, maxDepth?: numb
 
 export function parseChunkOutput(bytes: Uint8Array | null, maxDepth?: number): ChunkOutput {
   const [s, m] = top('http_transport_stream_chunk_hook', bytes, maxDepth);
+  s.onlyOne(m, ['chunk', 'drop', 'error']);
   return { ctx: s.ctxPatch(m.ctx), chunk: s.optMap(m.chunk, 'chunk'), drop: s.optBool(m.drop, 'drop'), error: s.hookError(m.error, 'error') };
 }
 

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   maxOutputBytes: 8 * 1024 * 1024,
   maxVarBytes: 1024 * 1024,
   maxLogBytesPerCall: 16 * 1024,
+  /** Four full per-call budgets a second: a chatty plugin is heard, a flooding one cannot fill the disk. */
+  maxLogBytesPerSecond: 64 * 1024,
   providerTimeoutMs: 60_000,
   streamIdleTimeoutMs: 30_000,
   breakerFailureThreshold: 5,
@@ -71,6 +73,8 @@ export const PluginEntrySchema = z.strictObject({
   max_var_bytes: positiveInt.default(DEFAULTS.maxVarBytes),
   /** Log text one call may write (host log calls, Extism log_*, WASI stdout and stderr); the rest is dropped and counted. */
   max_log_bytes_per_call: positiveInt.default(DEFAULTS.maxLogBytesPerCall),
+  /** Log text the plugin may write per second in each worker, across calls (a token bucket holding one second's worth); the rest is dropped and counted. */
+  max_log_bytes_per_second: positiveInt.default(DEFAULTS.maxLogBytesPerSecond),
   circuit_breaker: z
     .strictObject({
       /** Consecutive failures that open the circuit; 0 disables it. */

@@ -28,47 +28,23 @@ export function expectedChoices(req: LlmRequest): number {
   return typeof n === 'number' && Number.isInteger(n) && n > 1 ? n : 1;
 }
 
-function orderedMessage(m: unknown): unknown {
-  if (!m || typeof m !== 'object' || Array.isArray(m)) return m;
-  const { role, content, name, ...rest } = m as Record<string, unknown>;
-  const out: Record<string, unknown> = { role: role ?? 'assistant', content: content ?? null };
-  if (name !== undefined) out.name = name;
-  return Object.assign(out, rest);
-}
-
-function orderedChoice(c: unknown): unknown {
-  if (!c || typeof c !== 'object' || Array.isArray(c)) return c;
-  const { index, message, delta, finish_reason, ...rest } = c as Record<string, unknown>;
-  const out: Record<string, unknown> = { index: index ?? 0 };
-  if (message !== undefined) out.message = orderedMessage(message);
-  if (delta !== undefined) out.delta = orderedMessage(delta);
-  out.finish_reason = finish_reason ?? null;
-  return Object.assign(out, rest);
-}
-
-function orderedUsage(u: unknown): unknown {
-  if (!u || typeof u !== 'object' || Array.isArray(u)) return u;
-  const { prompt_tokens, completion_tokens, total_tokens, ...rest } = u as Record<string, unknown>;
-  return { prompt_tokens: prompt_tokens ?? 0, completion_tokens: completion_tokens ?? 0, total_tokens: total_tokens ?? 0, ...rest };
-}
-
 /**
- * The chunk as post_llm_hook receives it: the fields and key order of an LlmResponse
- * (ABI.md §5.1), every delta with a role and a content. A PDK that decodes and
- * re-encodes an untouched chunk then writes the same bytes, so it reports no change
- * (and the client gets the upstream's chunk as it was).
+ * The chunk as post_llm_hook receives it: an LlmResponse (ABI.md §5.1), so the
+ * four envelope fields are there (as the upstream sent them, or filled in when
+ * it left one out). Nothing else changes: keys stay in the upstream's order and
+ * deltas as they were. Whether a plugin changed the chunk is decided by value
+ * (abi/same-value.ts), so a plugin may re-encode a chunk it did not touch.
  */
 export function chunkForPostLlm(chunk: LlmChunk): LlmChunk {
-  const { id, object, created, model, choices, usage, ...rest } = chunk;
-  const out: LlmChunk = {
+  const { id, object, created, model } = chunk;
+  return {
+    ...chunk,
     id: typeof id === 'string' ? id : '',
     object: typeof object === 'string' ? object : 'chat.completion.chunk',
     created: typeof created === 'number' ? created : 0,
     model: typeof model === 'string' ? model : '',
-    choices: Array.isArray(choices) ? choices.map(orderedChoice) : [],
+    choices: Array.isArray(chunk.choices) ? chunk.choices : [],
   };
-  if (usage !== undefined) out.usage = orderedUsage(usage);
-  return Object.assign(out, rest);
 }
 
 /** A full chat.completion as one chunk: each message becomes the delta, with its finish_reason. */

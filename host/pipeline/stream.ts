@@ -1,3 +1,4 @@
+import { sameValue } from '../abi/same-value.js';
 import type { HookError, HookName, LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
@@ -193,8 +194,9 @@ export async function runLlmStream(
   }
   const finalAttempt = ex.ctx.get(CtxKey.fallbackIndex);
   if (live && live.attempt === finalAttempt) {
-    // The post-hooks have seen the first chunk; unchanged, the client gets it as the upstream sent it.
-    const first = result.response === (live.firstForHooks as unknown) ? live.first : asChunk(result.response);
+    // The post-hooks have seen the first chunk; unchanged (by value: a plugin may have re-encoded it), the
+    // client gets it as the upstream sent it.
+    const first = sameValue(result.response, live.firstForHooks) ? live.first : asChunk(result.response);
     return { stream: new ChunkPipeline(plugins, ex, signal, live, first), attempts };
   }
   // A response that did not come from a stream (a pre_llm_hook short-circuit, or a
@@ -335,10 +337,13 @@ class ChunkPipeline implements ChunkStream {
     if (!postDone) {
       for (const { plugin, hook } of this.post) {
         if (!this.open) return {};
-        const out = await invokeHook(plugin, hook as 'post_llm_hook', { ctx: ex.ctx.values, response: chunkForPostLlm(current) }, ex);
+        const sent = chunkForPostLlm(current);
+        const out = await invokeHook(plugin, hook as 'post_llm_hook', { ctx: ex.ctx.values, response: sent }, ex);
         if (!out) continue; // fail-open failure: the chunk goes on unchanged
         if (out.error) return { fault: { kind: 'llm', error: out.error } };
-        if (out.response) current = asChunk(out.response);
+        // The host decides "unchanged" by value (ABI.md §5.5): a chunk a plugin decoded and re-encoded
+        // (other key order, wider integers) goes on as the upstream sent it.
+        if (out.response && !sameValue(out.response, sent)) current = asChunk(out.response);
       }
     }
     for (const plugin of this.chunkHooks) {

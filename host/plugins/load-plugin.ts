@@ -42,6 +42,7 @@ export async function loadPlugin(
         maxOutputBytes: entry.max_output_bytes,
         maxVarBytes: entry.max_var_bytes,
         maxLogBytesPerCall: entry.max_log_bytes_per_call,
+        maxLogBytesPerSecond: entry.max_log_bytes_per_second,
       },
       entry.init_timeout_ms,
     );

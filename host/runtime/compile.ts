@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { checkAbiVersion } from '../abi/version.js';
+import { ABI_VERSION, checkAbiVersion } from '../abi/version.js';
 import { HOOKS, type HookName } from '../abi/types.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { checkExportTypes } from './module/export-types.js';
 import { watchMemoryGrow } from './module/grow-watch.js';
 import { sandboxModule } from './module/sandbox-module.js';
 import { WASI_FUNCTIONS } from './sandbox/guest-wasi.js';
@@ -45,6 +46,7 @@ export async function compilePlugin(name: string, file: string, memoryLimitMb: n
   // Lets a failure be called plugin_memory only when a grow was refused (once per version, at load).
   const module = await WebAssembly.compile(watchMemoryGrow(sandboxed.bytes, name));
   checkAbiVersion(module, name, file);
+  checkExportTypes(raw, [`sandgate_abi_v${ABI_VERSION}`, ...HOOKS], name);
 
   const exported = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name));
   const imports = WebAssembly.Module.imports(module);

@@ -27,6 +27,8 @@ export interface PluginSpec {
   maxVarBytes: number;
   /** Log text (log calls, stdout, stderr) one call may write (max_log_bytes_per_call). */
   maxLogBytesPerCall: number;
+  /** Log text the plugin may write per second in one worker, across calls (max_log_bytes_per_second). */
+  maxLogBytesPerSecond: number;
 }
 
 /** What a worker is started with. */
@@ -68,5 +70,5 @@ export type FromWorker =
   /** The worker's thread runs and may take calls. */
   | { t: 'ready' }
   | { t: 'log'; level: number; pid: string; rid: string; msg: string }
-  /** A call's log text went over max_log_bytes_per_call: this much was dropped (rare: only a flooding plugin). */
+  /** A call's log text went over max_log_bytes_per_call or max_log_bytes_per_second: this much was dropped (rare: only a flooding plugin). */
   | { t: 'log_dropped'; pid: string; bytes: number };

@@ -1,10 +1,13 @@
 // Source of truth for conformance/vectors.json: `node plugin-pdk/conformance/generate.mjs`.
 //
-// Each vector is { name, hex, value }: `hex` is the exact MessagePack, `value`
-// the decoded value as JSON, with bin written as {"$bin": "<hex>"}. Every
-// PDK's tests and the host codec tests decode `hex` and re-encode it; the
-// bytes must come back identical, so every vector uses the preferred
-// (smallest) encoding.
+// Each vector is { name, hex, value, canonical? }: `hex` is the exact
+// MessagePack, `value` the decoded value as JSON, with bin written as
+// {"$bin": "<hex>"}. Every PDK's tests and the host codec tests decode `hex`
+// and re-encode it. Without `canonical`, `hex` is the preferred (smallest)
+// encoding and the bytes must come back identical. With `canonical` (the name
+// of another vector), `hex` is a legal wider encoding of the same value: it
+// must decode to `value`, and a typed re-encoder writes the canonical
+// vector's bytes (ABI.md §6 says what "byte-identical" means).
 //
 // Encoder settings, and why:
 // - useRecords:false           plain MessagePack, no msgpackr record extension.
@@ -171,6 +174,40 @@ const vectors = [
   },
 ];
 
+// The same envelope with every integer of its `response` written in one wider
+// encoding, as other languages' encoders do (ABI.md §6): uint64 `cf` (Go's and
+// Rust's encoders for unsigned fields), int64 `d3`, float64 `cb` (JavaScript).
+// A decoder must read each to the same value; an encoder that knows the field
+// is an integer writes the `canonical` vector's bytes.
+function packWide(v, form) {
+  if (typeof v === 'number' && Number.isInteger(v)) {
+    const b = Buffer.alloc(9);
+    if (form === 'cf') (b[0] = 0xcf), b.writeBigUInt64BE(BigInt(v), 1);
+    else if (form === 'd3') (b[0] = 0xd3), b.writeBigInt64BE(BigInt(v), 1);
+    else (b[0] = 0xcb), b.writeDoubleBE(v, 1);
+    return b;
+  }
+  if (Array.isArray(v)) {
+    if (v.length > 15) throw new Error('packWide: arrays up to 15 elements');
+    return Buffer.concat([Buffer.from([0x90 | v.length]), ...v.map((x) => packWide(x, form))]);
+  }
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    const entries = Object.entries(v);
+    if (entries.length > 15) throw new Error('packWide: maps up to 15 entries');
+    return Buffer.concat([Buffer.from([0x80 | entries.length]), ...entries.flatMap(([k, x]) => [packr.pack(k), packWide(x, form)])]);
+  }
+  return packr.pack(v);
+}
+
+const postInput = vectors.find((v) => v.name === 'llm-post-input-response').value;
+const wide = (form, label) => ({
+  name: `llm-post-input-response-${label}`,
+  canonical: 'llm-post-input-response',
+  hex: Buffer.concat([Buffer.from([0x82]), packr.pack('ctx'), packr.pack(postInput.ctx), packr.pack('response'), packWide(postInput.response, form)]).toString('hex'),
+  value: postInput,
+});
+const wideVectors = [wide('cf', 'uint64'), wide('d3', 'int64'), wide('cb', 'float64')];
+
 // JSON form of a decoded value: bin as {"$bin": hex}, BigInt as a number.
 function toJson(v) {
   if (v === null || v === undefined) return null;
@@ -186,7 +223,10 @@ function toJson(v) {
   return v;
 }
 
-const out = vectors.map(({ name, value }) => ({ name, hex: Buffer.from(packr.pack(value)).toString('hex'), value: toJson(value) }));
+const out = [
+  ...vectors.map(({ name, value }) => ({ name, hex: Buffer.from(packr.pack(value)).toString('hex'), value: toJson(value) })),
+  ...wideVectors.map(({ name, canonical, hex, value }) => ({ name, canonical, hex, value: toJson(value) })),
+];
 
 // ABI.md §6 quotes this vector; fail loudly if they ever disagree.
 const ABI_SECTION_6 =

@@ -50,6 +50,9 @@ interface CurrentCall {
   logBytes: number;
   droppedBytes: number;
   droppedLines: number;
+  /** What went over max_log_bytes_per_second (the plugin's bucket in this worker was empty). */
+  rateDroppedBytes: number;
+  rateDroppedLines: number;
   /** Text written to WASI stdout (1) and stderr (2) not yet ended by a newline. */
   partial: [string, string, string];
   /** The end of what the guest wrote to stderr, kept even past the budget: a panic's message is usually there. */
@@ -112,16 +115,56 @@ function emitLog(level: number, pid: string, msg: string | Uint8Array): void {
 }
 
 /**
- * How much of `len` more log bytes a call may write (max_log_bytes_per_call).
- * What may not is counted, and reported once at the call's end.
+ * A plugin's log rate in this worker (max_log_bytes_per_second): a token
+ * bucket that holds one second's worth and refills continuously. It belongs to
+ * the plugin, not the instance, so a plugin that crashes and is re-created
+ * does not get a fresh one; and drops over it are reported at most once a
+ * second, so the reports cannot flood the log either.
+ */
+interface LogBucket {
+  tokens: number;
+  at: number;
+  /** Dropped since the last report line. */
+  unreportedBytes: number;
+  unreportedLines: number;
+  reportedAt: number;
+}
+const logBuckets = new Map<string, LogBucket>();
+const RATE_REPORT_EVERY_MS = 1000;
+
+function logBucket(spec: PluginSpec): LogBucket {
+  const now = performance.now();
+  let b = logBuckets.get(spec.id);
+  if (!b) {
+    b = { tokens: spec.maxLogBytesPerSecond, at: now, unreportedBytes: 0, unreportedLines: 0, reportedAt: -Infinity };
+    logBuckets.set(spec.id, b);
+  } else {
+    b.tokens = Math.min(spec.maxLogBytesPerSecond, b.tokens + ((now - b.at) / 1000) * spec.maxLogBytesPerSecond);
+    b.at = now;
+  }
+  return b;
+}
+
+/**
+ * How much of `len` more log bytes a call may write: within what is left of
+ * its max_log_bytes_per_call and of the plugin's max_log_bytes_per_second
+ * bucket. What may not is counted, and reported at the call's end.
  */
 function logAllowance(c: CurrentCall | null, spec: PluginSpec, len: number): number {
   if (!c) return len;
-  const taken = Math.min(len, Math.max(0, spec.maxLogBytesPerCall - c.logBytes));
-  c.logBytes += taken;
-  if (taken < len) {
-    c.droppedBytes += len - taken;
+  const perCall = Math.min(len, Math.max(0, spec.maxLogBytesPerCall - c.logBytes));
+  if (perCall < len) {
+    c.droppedBytes += len - perCall;
     c.droppedLines++;
+  }
+  if (perCall === 0) return 0;
+  const bucket = logBucket(spec);
+  const taken = Math.min(perCall, Math.floor(bucket.tokens));
+  bucket.tokens -= taken;
+  c.logBytes += taken;
+  if (taken < perCall) {
+    c.rateDroppedBytes += perCall - taken;
+    c.rateDroppedLines++;
   }
   return taken;
 }
@@ -159,14 +202,30 @@ function finishLogs(c: CurrentCall, spec: PluginSpec): void {
   }
   if (c.droppedBytes > 0) {
     emitLog(2, spec.id, `log output over max_log_bytes_per_call (${spec.maxLogBytesPerCall} bytes): ${c.droppedBytes} bytes in ${c.droppedLines} writes dropped`);
-    post({ t: 'log_dropped', pid: spec.id, bytes: c.droppedBytes });
   }
+  if (c.rateDroppedBytes > 0) {
+    const bucket = logBucket(spec);
+    bucket.unreportedBytes += c.rateDroppedBytes;
+    bucket.unreportedLines += c.rateDroppedLines;
+    if (bucket.at - bucket.reportedAt >= RATE_REPORT_EVERY_MS) {
+      emitLog(
+        2,
+        spec.id,
+        `log output over max_log_bytes_per_second (${spec.maxLogBytesPerSecond} bytes a second in this worker): ${bucket.unreportedBytes} bytes in ${bucket.unreportedLines} writes dropped since the last such line`,
+      );
+      bucket.unreportedBytes = 0;
+      bucket.unreportedLines = 0;
+      bucket.reportedAt = bucket.at;
+    }
+  }
+  const dropped = c.droppedBytes + c.rateDroppedBytes;
+  if (dropped > 0) post({ t: 'log_dropped', pid: spec.id, bytes: dropped });
 }
 
 function newCall(pid: string, rid: string | null, input: Uint8Array, viaChannel: boolean): CurrentCall {
   return {
     pid, rid, input, output: null, viaChannel, channelOutput: -1, logUsed: 0, posted: false,
-    logBytes: 0, droppedBytes: 0, droppedLines: 0, partial: ['', '', ''], stderrTail: '',
+    logBytes: 0, droppedBytes: 0, droppedLines: 0, rateDroppedBytes: 0, rateDroppedLines: 0, partial: ['', '', ''], stderrTail: '',
   };
 }
 
@@ -400,6 +459,7 @@ async function handle(msg: ToWorker): Promise<void> {
       const inst = instances.get(msg.pid);
       specs.delete(msg.pid);
       instances.delete(msg.pid);
+      logBuckets.delete(msg.pid);
       for (const [slot, pid] of slots) if (pid === msg.pid) slots.delete(slot);
       if (inst?.spec.hasCleanup) {
         try {

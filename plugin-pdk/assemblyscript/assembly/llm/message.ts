@@ -21,10 +21,13 @@ export class LlmMessage extends Extensible {
 
   static decode(r: Reader): LlmMessage {
     const m = new LlmMessage("", null);
+    // A streamed delta after the first has no role: remember that it had none, so an
+    // untouched delta is written back without one (an empty role is not "no role").
+    m.nils |= 2;
     const n = r.readMapHeader();
     for (let i = 0; i < n; i++) {
       r.readStrRaw();
-      if (r.keyIs("role")) m.role = r.readString();
+      if (r.keyIs("role")) { m.role = r.readString(); m.nils &= ~2; }
       else if (r.keyIs("content")) {
         if (r.tryNil()) m.content = null;
         else {
@@ -43,8 +46,9 @@ export class LlmMessage extends Extensible {
   encode(w: Writer): void {
     const name = this.name;
     const nameNil = name === null && (this.nils & 1) != 0;
-    w.mapHeader(2 + (name !== null || nameNil ? 1 : 0) + extraSize(this.extra));
-    w.str("role"); w.str(this.role);
+    const noRole = this.role == "" && (this.nils & 2) != 0;
+    w.mapHeader((noRole ? 1 : 2) + (name !== null || nameNil ? 1 : 0) + extraSize(this.extra));
+    if (!noRole) { w.str("role"); w.str(this.role); }
     w.str("content");
     const c = this.content;
     const cv = this.contentValue;
