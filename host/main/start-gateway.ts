@@ -120,8 +120,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
-  log.info({ url, plugins: registry.active().map((p) => p.name), providers: [...providers.providers.keys()], workers: pool.size, admin_api: config.admin.token ? 'on' : 'off' }, 'gateway listening');
+  // Watch before saying "listening": whoever acts on that line (a deploy script, a test) may change the file at once.
   if (opts.configSource && config.runtime.watch_config) reloader.watch(opts.configSource.file);
+  log.info({ url, plugins: registry.active().map((p) => p.name), providers: [...providers.providers.keys()], workers: pool.size, admin_api: config.admin.token ? 'on' : 'off' }, 'gateway listening');
 
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
   let closing: Promise<void> | undefined;
