@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { HttpRequest, HttpResponse, LlmError, LlmRequest } from '../abi/types.js';
 import { jsonPath } from '../config/load.js';
-import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import { parseClientJson } from '../pipeline/client-json.js';
 import type { Exchange } from '../pipeline/invoke.js';
 import { type LlmResult, parseTarget, runLlm } from '../pipeline/llm.js';
@@ -48,7 +48,7 @@ export function parseChatRequest(
 
 function unknownProvider(r: LlmRequest): { error: LlmError } {
   // A plugin rewrote the target to a provider that does not exist.
-  return { error: { message: `unknown provider "${r.provider}"`, type: 'invalid_request_error', code: ErrorCode.unknownProvider, status: 400, allow_fallbacks: null, provider: r.provider, model: r.model } };
+  return { error: { message: `unknown provider "${r.provider}"`, ...errorFields(ErrorCode.unknownProvider), allow_fallbacks: null, provider: r.provider, model: r.model } };
 }
 
 /**
