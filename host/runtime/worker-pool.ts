@@ -48,6 +48,8 @@ export interface PoolEvents {
   /** A call's log text over max_log_bytes_per_call was dropped. */
   onLogDropped(plugin: string, bytes: number): void;
   onWorkerRestart(reason: string): void;
+  /** A plugin's instance was created again in a worker (its last one there failed, or the worker is a replacement). */
+  onInstanceCreated(plugin: string): void;
 }
 
 export interface PoolOptions {
@@ -332,6 +334,7 @@ export class WorkerPool {
   private onCreated(w: PluginWorker, job: Job): void {
     job.creating = false;
     w.live.add(job.pid);
+    this.events.onInstanceCreated(this.names.get(job.pid) ?? job.pid);
     this.sendStep(w, job);
   }
 
