@@ -93,21 +93,25 @@ describe('on_error policy', () => {
 describe('fail-closed failures of each kind', () => {
   let gw: TestGateway;
   before(async () => {
+    // One worker, so a reused instance could not hide behind another worker's clean one.
     gw = await startTestGateway({
       log_level: 'info',
-      plugins: [
-        { name: 'trap', path: fixture('trap-llm'), enabled: true },
-      ],
+      runtime: { workers: 1 },
+      plugins: [{ name: 'dirty', path: fixture('dirty-after-trap'), circuit_breaker: { failure_threshold: 0 } }],
     });
   });
   after(() => gw.close());
 
   it('a trap answers 500 plugin_trap, and the next request gets a fresh instance', async () => {
+    // dirty-after-trap leaves a mark in a global when it traps and traps on every call once marked:
+    // the short request after each trap succeeds only if it runs on a new instance.
     for (let i = 0; i < 3; i++) {
-      const r = await gw.post('/v1/chat/completions', CHAT());
+      const r = await gw.post('/v1/chat/completions', CHAT('x'.repeat(400)));
       assert.equal(r.status, 500);
       assert.equal(r.json.error.code, ErrorCode.pluginTrap);
       assert.doesNotMatch(r.text, /unreachable/, 'the trap message stays in the log');
+      const next = await gw.post('/v1/chat/completions', CHAT('short'));
+      assert.equal(next.status, 200, `request after trap ${i + 1} ran on the instance that trapped: ${next.text}`);
     }
   });
 });
