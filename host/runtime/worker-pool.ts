@@ -250,12 +250,18 @@ export class WorkerPool {
     await Promise.all([...this.workers].map((w) => this.kill(w, 'shutdown', false)));
   }
 
-  stats(): { workers: number; ready: number; busy: number; queued: number } {
+  /** The pool's state; per plugin, its hook calls holding a worker (its bulkhead share) and those waiting for one. */
+  stats(): { workers: number; ready: number; busy: number; queued: number; plugins: Record<string, { running: number; waiting: number }> } {
+    const plugins: Record<string, { running: number; waiting: number }> = {};
+    const of = (plugin: string) => (plugins[plugin] ??= { running: 0, waiting: 0 });
+    for (const [plugin, n] of this.occupied) if (n > 0) of(plugin).running = n;
+    for (const job of this.queue) if (job.msg === null) of(job.plugin).waiting++;
     return {
       workers: this.workers.length,
       ready: this.workers.filter((w) => w.ready).length,
       busy: this.workers.filter((w) => w.busy).length,
       queued: this.queue.length,
+      plugins,
     };
   }
 
