@@ -10,6 +10,8 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 interface Common {
   /** Apply this hook's actions only on this attempt (sandgate.fallback_index). */
   only_if_fallback_index?: number;
+  /** Appends "<plugin>:<short hook> " (tpre, tpost, pre, post) to this context key, before anything else: the order the plugins saw. */
+  trail?: string;
   /** Context patch (a null value deletes the key). */
   set_ctx?: Record<string, Json>;
   /** Copies context values: {from: to} ("<none>" when `from` is absent). */
