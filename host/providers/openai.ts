@@ -1,5 +1,6 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
+import { GATEWAY_UPSTREAM_HEADERS } from '../abi/http-fields.js';
 import { DEFAULTS } from '../config/schema.js';
 import { ErrorCode, errorFields } from '../errors/codes.js';
 import type { LlmResult } from '../pipeline/llm.js';
@@ -17,6 +18,10 @@ export interface OpenAiOptions {
   streamIdleTimeoutMs?: number;
   /** What /v1/models lists for this provider (the upstream is not asked). */
   models?: readonly string[];
+  /** Client request headers (lower-case names) sent on to the upstream; no others are. */
+  forwardHeaders?: readonly string[];
+  /** A forwarded or plugin-set authorization replaces the api_key's (default: the api_key wins). */
+  preferForwardedAuthorization?: boolean;
 }
 
 /** The largest single event accepted from an upstream stream (a chunk is a few hundred bytes). */
@@ -36,6 +41,7 @@ export class OpenAiProvider implements Provider {
   private readonly basePath: string;
   private readonly idleMs: number;
   readonly models: readonly string[];
+  private readonly forwardHeaders: readonly string[];
 
   constructor(
     readonly name: string,
@@ -45,6 +51,7 @@ export class OpenAiProvider implements Provider {
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.idleMs = opts.streamIdleTimeoutMs ?? DEFAULTS.streamIdleTimeoutMs;
     this.models = opts.models ?? [];
+    this.forwardHeaders = (opts.forwardHeaders ?? []).map((h) => h.toLowerCase());
     this.pool = new Pool(url.origin, { connections: opts.connections, pipelining: 1, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   }
 
@@ -55,9 +62,19 @@ export class OpenAiProvider implements Provider {
     return { error };
   }
 
-  private headers(accept: string): Record<string, string> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
+  /**
+   * The upstream request's headers, in rising precedence: the client's (as the
+   * transport hooks left them) named by forward_headers, then those pre_llm_hooks
+   * set (req.headers), then the gateway's own. The api_key's authorization wins
+   * over a forwarded or plugin-set one unless prefer_forwarded_authorization.
+   */
+  private headers(accept: string, req: LlmRequest, incoming: Readonly<Record<string, string>>): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const name of this.forwardHeaders) if (incoming[name] !== undefined) headers[name] = incoming[name];
+    for (const [name, value] of Object.entries(req.headers ?? {})) if (!GATEWAY_UPSTREAM_HEADERS.has(name)) headers[name] = value;
+    headers['content-type'] = 'application/json';
+    headers.accept = accept;
+    if (this.opts.apiKey && !(this.opts.preferForwardedAuthorization && headers.authorization !== undefined)) headers.authorization = `Bearer ${this.opts.apiKey}`;
     return headers;
   }
 
@@ -90,20 +107,20 @@ export class OpenAiProvider implements Provider {
   }
 
   /** POST {base_url}/chat/completions with the request as its body. */
-  private post(req: LlmRequest, stream: boolean, opts: { signal: AbortSignal; headersTimeout?: number; bodyTimeout?: number }) {
+  private post(req: LlmRequest, incoming: Readonly<Record<string, string>>, stream: boolean, opts: { signal: AbortSignal; headersTimeout?: number; bodyTimeout?: number }) {
     return this.pool.request({
       method: 'POST',
       path: `${this.basePath}/chat/completions`,
-      headers: this.headers(stream ? 'text/event-stream' : 'application/json'),
+      headers: this.headers(stream ? 'text/event-stream' : 'application/json', req, incoming),
       body: JSON.stringify({ ...req.params, model: req.model, messages: req.messages, stream }),
       ...opts,
     });
   }
 
-  async complete(req: LlmRequest): Promise<LlmResult> {
+  async complete(req: LlmRequest, incoming: Readonly<Record<string, string>> = {}): Promise<LlmResult> {
     let res;
     try {
-      res = await this.post(req, false, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
+      res = await this.post(req, incoming, false, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
     } catch (e) {
       return this.requestFailed(req, e);
     }
@@ -125,10 +142,10 @@ export class OpenAiProvider implements Provider {
    * The response headers must come within timeout_ms; after that, any wait for
    * the upstream's next bytes longer than stream_idle_timeout_ms ends the stream.
    */
-  async stream(req: LlmRequest, signal: AbortSignal): Promise<StreamStart> {
+  async stream(req: LlmRequest, signal: AbortSignal, incoming: Readonly<Record<string, string>> = {}): Promise<StreamStart> {
     let res;
     try {
-      res = await this.post(req, true, {
+      res = await this.post(req, incoming, true, {
         signal,
         headersTimeout: this.opts.timeoutMs,
         // Idle time is measured here only while the gateway waits for the upstream,
