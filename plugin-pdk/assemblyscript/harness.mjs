@@ -6,6 +6,7 @@
 // (sandbox/host-functions.ts), and the gateway's codec. What the kit's tests
 // show is therefore what the gateway does, minus the worker thread. Not a test file.
 
+import { readFileSync } from 'node:fs';
 import { encode, decode } from '../../dist/host/abi/codec.js';
 import { DEFAULTS } from '../../dist/host/config/schema.js';
 import { compilePlugin } from '../../dist/host/runtime/compile.js';
@@ -18,19 +19,24 @@ export const unpack = (b) => (b === null || b.length === 0 ? null : decode(b));
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
+ * @param {string} wasmFile
+ * @param {{ memoryLimitMb?: number, rewrite?: boolean }} [opts] memory_limit_mb; `rewrite: false` loads the
+ *   module as built, without the gateway's load path (only to compare what that path changes)
  * @returns {Promise<{ call(name: string, input?: Uint8Array): Promise<{output: Uint8Array|null, logs: [number,string][]}>,
- *   hooks: ReadonlySet<string>, memory: WebAssembly.Memory, close(): Promise<void> }>}
+ *   hooks: ReadonlySet<string>, memory: WebAssembly.Memory, growRefused: WebAssembly.Global | null, close(): Promise<void> }>}
  *   A failed call rejects with an error whose `logs` holds what the plugin logged before it failed.
  */
-export async function loadPlugin(wasmFile) {
-  const compiled = await compilePlugin('pdk-test', wasmFile, DEFAULTS.memoryLimitMb);
+export async function loadPlugin(wasmFile, { memoryLimitMb = DEFAULTS.memoryLimitMb, rewrite = true } = {}) {
+  const compiled = rewrite
+    ? await compilePlugin('pdk-test', wasmFile, memoryLimitMb)
+    : { module: await WebAssembly.compile(readFileSync(wasmFile)), hasInitialize: false, hooks: new Set() };
   /** The call in progress: its input, output and log lines. */
   let hc = { input: new Uint8Array(0), output: null, logs: [] };
   const guest = await Guest.create({
     module: compiled.module,
     hasInitialize: compiled.hasInitialize,
     maxVarBytes: DEFAULTS.maxVarBytes,
-    kernelBytesPerCall: DEFAULTS.memoryLimitMb << 20,
+    kernelBytesPerCall: memoryLimitMb << 20,
     hostFunctions: (memory) => sandgateHostFunctions(memory, {
       input: () => hc.input,
       maxOutputBytes: DEFAULTS.maxOutputBytes,
@@ -45,6 +51,7 @@ export async function loadPlugin(wasmFile) {
   return {
     hooks: compiled.hooks,
     memory: guest.requireMemory(),
+    growRefused: guest.growRefused,
     async call(name, input = new Uint8Array(0)) {
       hc = { input, output: null, logs: [] };
       const current = hc;
