@@ -4,6 +4,7 @@ import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
 import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { fixture, ROOT } from './helpers/paths.js';
+import { scripted } from './helpers/scripted.js';
 import { postStream } from './helpers/sse.js';
 import { completion, startUpstream, type Upstream } from './helpers/upstream.js';
 
@@ -93,6 +94,14 @@ describe('pre_llm_hook sets upstream headers in req.headers', () => {
   it('prefer_forwarded_authorization lets the plugin\'s authorization through', async () => {
     const h = await received({ providers: provider({ prefer_forwarded_authorization: true }), plugins });
     assert.equal(h.authorization, 'Bearer from-plugin');
+  });
+});
+
+describe('the AssemblyScript kit sets upstream headers (LlmRequest.setUpstreamHeader)', () => {
+  it('a kit plugin\'s header reaches the upstream', async () => {
+    const plugins = [scripted('kit', { hooks: { pre_llm_hook: { set_upstream_header: { 'X-Kit': 'from-as' } } } })];
+    const h = await received({ providers: provider(), plugins });
+    assert.equal(h['x-kit'], 'from-as');
   });
 });
 

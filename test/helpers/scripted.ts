@@ -86,6 +86,8 @@ export interface PreLlmActions extends Common {
   set_model?: string;
   set_provider?: string;
   set_param?: Record<string, Json>;
+  /** Headers for the upstream request (LlmRequest.setUpstreamHeader). */
+  set_upstream_header?: Record<string, string>;
 }
 
 export interface PostLlmActions extends Common {

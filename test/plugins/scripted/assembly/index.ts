@@ -297,6 +297,8 @@ function onPreLlm(ctx: Context, req: LlmRequest): LlmPreResult {
   if (provider !== null) req.provider = provider;
   const keys = entries(a, "set_param");
   for (let i = 0; i < keys.length; i++) req.setParam(keys[i], entry(a, "set_param", keys[i]));
+  const headers = entries(a, "set_upstream_header");
+  for (let i = 0; i < headers.length; i++) req.setUpstreamHeader(headers[i], text(entry(a, "set_upstream_header", headers[i])));
   return LlmPreResult.continue();
 }
 
