@@ -1,11 +1,13 @@
 // A plugin called on the benchmark's own thread, without the worker pool: the
 // cost of the Extism call and the guest's work alone. It uses the same guest
-// wrapper as a plugin worker (host/runtime/sandbox/guest.ts) minus the thread
-// crossing, deadline, log budget and failure handling.
+// wrapper and host functions as a plugin worker (host/runtime/sandbox/guest.ts,
+// host-functions.ts) minus the thread crossing, deadline, log budget and
+// failure handling.
 
 import { encode } from '../host/abi/codec.js';
 import { ABI_VERSION } from '../host/abi/version.js';
 import { compilePlugin } from '../host/runtime/compile.js';
+import { sandgateHostFunctions } from '../host/runtime/sandbox/host-functions.js';
 
 export interface InThreadPlugin {
   call(hook: string, input: Uint8Array): Promise<Uint8Array | null>;
@@ -40,12 +42,8 @@ export async function inThreadPlugin(name: string, file: string): Promise<InThre
     hasInitialize: compiled.hasInitialize,
     maxVarBytes: 1 << 20,
     kernelBytesPerCall: 64 << 20,
-    hostFunctions: (memory) => ({
-      input_length: () => input.length,
-      input_read: (_cc: unknown, dst: number) => void new Uint8Array(memory().buffer, dst, input.length).set(input),
-      output_write: (_cc: unknown, src: number, len: number) => void (output = new Uint8Array(memory().buffer.slice(src, src + len))),
-      log: () => {},
-    }) as never,
+    hostFunctions: (memory) =>
+      sandgateHostFunctions(memory, { input: () => input, maxOutputBytes: 64 << 20, output: (bytes) => void (output = bytes.slice()), log: () => {} }),
     write: () => {},
     logger: console,
   });

@@ -53,6 +53,6 @@ export function llmEnvelope(): { ctx: Record<string, unknown>; req: LlmRequest }
   const { messages, model: _model, ...params } = CHAT_REQUEST;
   return {
     ctx: { ...CONTEXT, 'sandgate.fallback_index': 0, 'sandgate.provider': 'mock', 'sandgate.model': 'echo' },
-    req: { provider: 'mock', model: 'echo', messages: messages.map((m) => ({ ...m })), stream: false, params },
+    req: { provider: 'mock', model: 'echo', messages: messages.map((m) => ({ ...m })), stream: false, params, headers: {} },
   };
 }

@@ -55,11 +55,24 @@ describe('the bulkhead', () => {
   });
   after(() => gw.close());
 
+  type PoolStats = { workers: number; busy: number; queued: number; plugins: Record<string, { running: number; waiting: number } | undefined> };
+  /** Polls /health (answered before any plugin) until the worker pool is in the state `check` wants. */
+  async function poolWhen(check: (p: PoolStats) => boolean, what: string): Promise<PoolStats> {
+    for (let i = 0; i < 500; i++) {
+      const pool = (await gw.get('/health')).json.workers as PoolStats;
+      if (check(pool)) return pool;
+      await new Promise((r) => setImmediate(r));
+    }
+    throw new Error(`the worker pool never showed ${what}`);
+  }
+
   it('a looping plugin cannot occupy every worker: healthy calls are served while it is stuck', async () => {
     const order: string[] = [];
     // More looping calls than there are workers: without a bulkhead they would hold both.
     const looping = Array.from({ length: 3 }, () => gw.post('/v1/chat/completions', CHAT()).then((r) => (order.push('loop'), r)));
-    await new Promise((r) => setTimeout(r, 50));
+    // Until all three reached the worker pool (/health shows its state): running or waiting for a worker.
+    const pool = await poolWhen((p) => (p.plugins.loop?.running ?? 0) + (p.plugins.loop?.waiting ?? 0) === 3, 'the three looping calls in the pool');
+    assert.deepEqual(pool.plugins.loop, { running: 1, waiting: 2 }, `the looping plugin holds one worker of two, its other calls wait: ${JSON.stringify(pool)}`);
     const healthy = await Promise.all(Array.from({ length: 10 }, () => gw.get('/v1/models').then((r) => (order.push('healthy'), r))));
     assert.ok(healthy.every((r) => r.status === 200), healthy.map((r) => `${r.status} ${r.text}`).join('\n'));
     await Promise.all(looping);
@@ -93,21 +106,25 @@ describe('on_error policy', () => {
 describe('fail-closed failures of each kind', () => {
   let gw: TestGateway;
   before(async () => {
+    // One worker, so a reused instance could not hide behind another worker's clean one.
     gw = await startTestGateway({
       log_level: 'info',
-      plugins: [
-        { name: 'trap', path: fixture('trap-llm'), enabled: true },
-      ],
+      runtime: { workers: 1 },
+      plugins: [{ name: 'dirty', path: fixture('dirty-after-trap'), circuit_breaker: { failure_threshold: 0 } }],
     });
   });
   after(() => gw.close());
 
   it('a trap answers 500 plugin_trap, and the next request gets a fresh instance', async () => {
+    // dirty-after-trap leaves a mark in a global when it traps and traps on every call once marked:
+    // the short request after each trap succeeds only if it runs on a new instance.
     for (let i = 0; i < 3; i++) {
-      const r = await gw.post('/v1/chat/completions', CHAT());
+      const r = await gw.post('/v1/chat/completions', CHAT('x'.repeat(400)));
       assert.equal(r.status, 500);
       assert.equal(r.json.error.code, ErrorCode.pluginTrap);
       assert.doesNotMatch(r.text, /unreachable/, 'the trap message stays in the log');
+      const next = await gw.post('/v1/chat/completions', CHAT('short'));
+      assert.equal(next.status, 200, `request after trap ${i + 1} ran on the instance that trapped: ${next.text}`);
     }
   });
 });

@@ -86,6 +86,7 @@ describe('bad requests get a clear 4xx with a stable code', () => {
   it('the wrong method on a known route is 405', async () => {
     const r = await gw.get('/v1/chat/completions');
     assert.equal(r.status, 405);
+    assert.equal(r.json.error.code, ErrorCode.methodNotAllowed);
   });
 
   it('echoes a valid x-request-id and makes one otherwise', async () => {

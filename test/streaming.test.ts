@@ -141,7 +141,7 @@ describe('streaming with the mock provider', () => {
     assert.equal(r.chunks.length, 2);
     assert.ok(r.chunks.every((c) => c.model === 'fail-after-2'));
     assert.equal(r.error.code, ErrorCode.upstreamStreamError);
-    assert.equal(r.error.type, 'server_error');
+    assert.equal(r.error.type, 'upstream_error');
     assert.equal(r.done, false);
     assert.equal(r.events.at(-1), r.events.find((e: any) => e.error));
   });

@@ -75,7 +75,7 @@ export const hookRoundTrip: BenchPart = {
     const encodedHeaders = new Uint8Array(encode(headersOnly));
 
     let logs = 0;
-    const pool = new WorkerPool({ onLog: () => void logs++, onLogDropped: () => {}, onWorkerRestart: () => {} }, { size: 1 });
+    const pool = new WorkerPool({ onLog: () => void logs++, onLogDropped: () => {}, onWorkerRestart: () => {}, onInstanceCreated: () => {} }, { size: 1 });
     const closers: (() => Promise<unknown>)[] = [() => pool.close()];
     const startAffinity = selfAffinity();
     const oneCore: Row[] = [];

@@ -13,6 +13,14 @@
 export const HOST_OWNED_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
 
 /**
+ * Headers of a provider's upstream request that only the gateway sets: the
+ * body's framing and type, what it accepts back, and the connection. Neither
+ * a provider's forward_headers (refused in the config) nor a pre_llm_hook's
+ * req.headers (skipped) can set them.
+ */
+export const GATEWAY_UPSTREAM_HEADERS: ReadonlySet<string> = new Set(['host', 'content-type', 'accept', ...HOST_OWNED_HEADERS]);
+
+/**
  * A final HTTP status (200-599): the only kind a plugin may set, and the only kind
  * the gateway sends. A 1xx would go out as an interim response, not as the answer.
  */

@@ -334,6 +334,7 @@ export function parseLlmPreOutput(bytes: Uint8Array | null, maxDepth?: number, h
       model: s.optStr(req.model, 'req.model'),
       messages: req.messages == null ? undefined : s.messages(req.messages, 'req.messages'),
       params: s.optMap(req.params, 'req.params'),
+      headers: s.optHeaderPatch(req.headers, 'req.headers'),
     },
     response: s.llmResponse(m.response, 'response'),
     error: s.llmError(m.error, 'error'),

@@ -43,6 +43,13 @@ export interface LlmRequest {
   messages: LlmMessage[];
   stream: boolean;
   params: Record<string, unknown>;
+  /**
+   * Headers for the upstream request, set by pre_llm_hooks (names lower-case;
+   * starts empty). Sent as they are, next to the client's own headers that the
+   * provider's forward_headers names; the gateway's own (content-type, accept,
+   * the api_key's authorization unless prefer_forwarded_authorization) win.
+   */
+  headers: Record<string, string>;
 }
 
 export interface LlmChoice {
@@ -120,6 +127,8 @@ export interface LlmRequestPatch {
   model?: string;
   messages?: LlmMessage[];
   params?: Record<string, unknown>;
+  /** Upstream headers: a merge patch (null removes one). */
+  headers?: Record<string, string | null>;
 }
 
 export interface LlmPreOutput {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GATEWAY_UPSTREAM_HEADERS } from '../abi/http-fields.js';
 
 // The config.json schema. Objects are strict so a misspelt key is an error
 // naming it, not a setting silently ignored. Every default lives here, and the
@@ -103,6 +104,18 @@ const OpenAiProviderSchema = z.strictObject({
   connections: positiveInt.default(64),
   /** Streaming: the longest wait for the upstream's next bytes once its response started; longer is upstream_idle_timeout. */
   stream_idle_timeout_ms: positiveInt.default(DEFAULTS.streamIdleTimeoutMs),
+  /** Client request headers sent on to the upstream (as the transport hooks left them); no others are. */
+  forward_headers: z
+    .array(
+      z
+        .string()
+        .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'a header name is an RFC 9110 token (letters, digits and !#$%&\'*+-.^_`|~)')
+        .transform((h) => h.toLowerCase())
+        .refine((h) => !GATEWAY_UPSTREAM_HEADERS.has(h), { message: `only the gateway sets ${[...GATEWAY_UPSTREAM_HEADERS].join(', ')}; remove it from forward_headers` }),
+    )
+    .default([]),
+  /** A forwarded (or pre_llm_hook-set) authorization header replaces the api_key's; by default the api_key wins. */
+  prefer_forwarded_authorization: z.boolean().default(false),
   /** Models listed on GET /v1/models as "<provider>/<model>"; listing only, a request may name any model. */
   models: z
     .array(z.string().min(1).regex(/^\S+$/, 'a model name has no spaces'))

@@ -53,7 +53,12 @@ function listModels(providers: ReadonlyMap<string, Provider>, created = STARTED_
 /** The core router: what a request reaches once the transport pre-hooks let it through. */
 function route(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: ReadonlyMap<string, Provider>, ex: Exchange): Promise<HttpResponse> {
   if (req.path === '/v1/chat/completions') {
-    if (req.method !== 'POST') return Promise.resolve(jsonResponse(405, { error: { message: `${req.method} is not allowed on ${req.path}; use POST`, type: 'invalid_request_error', code: ErrorCode.invalidRequest } }, { allow: 'POST' }));
+    if (req.method !== 'POST') {
+      const e = new GatewayError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${req.path}; use POST`);
+      const resp = errorResponse(e);
+      resp.headers.allow = 'POST';
+      return Promise.resolve(resp);
+    }
     return chatCompletions(req, plugins, providers, ex);
   }
   if (req.path === '/v1/models' && req.method === 'GET') {

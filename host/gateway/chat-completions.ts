@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { HttpRequest, HttpResponse, LlmError, LlmRequest } from '../abi/types.js';
 import { jsonPath } from '../config/load.js';
-import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import { parseClientJson } from '../pipeline/client-json.js';
 import type { Exchange } from '../pipeline/invoke.js';
 import { type LlmResult, parseTarget, runLlm } from '../pipeline/llm.js';
@@ -41,14 +41,15 @@ export function parseChatRequest(
   const { model, messages, fallbacks = [], stream = false, ...params } = parsed.data;
   const primary = target(model, 'model', providers);
   return {
-    llm: { ...primary, messages: messages as LlmRequest['messages'], stream, params },
+    // headers: only what pre_llm_hooks set; the client's own go upstream per provider (forward_headers).
+    llm: { ...primary, messages: messages as LlmRequest['messages'], stream, params, headers: {} },
     fallbacks: fallbacks.map((f, i) => target(f, `fallbacks[${i}]`, providers)),
   };
 }
 
 function unknownProvider(r: LlmRequest): { error: LlmError } {
   // A plugin rewrote the target to a provider that does not exist.
-  return { error: { message: `unknown provider "${r.provider}"`, type: 'invalid_request_error', code: ErrorCode.unknownProvider, status: 400, allow_fallbacks: null, provider: r.provider, model: r.model } };
+  return { error: { message: `unknown provider "${r.provider}"`, ...errorFields(ErrorCode.unknownProvider), allow_fallbacks: null, provider: r.provider, model: r.model } };
 }
 
 /**
@@ -62,11 +63,12 @@ async function streamChatCompletions(
   plugins: readonly LoadedPlugin[],
   providers: ReadonlyMap<string, Provider>,
   ex: Exchange,
+  incoming: Readonly<Record<string, string>>,
 ): Promise<HttpResponse> {
   const signal = ex.clientSignal?.() ?? new AbortController().signal;
   const open: StreamProviderCall = async (r, s) => {
     const provider = providers.get(r.provider);
-    return provider ? provider.stream(r, s) : unknownProvider(r);
+    return provider ? provider.stream(r, s, incoming) : unknownProvider(r);
   };
   let outcome;
   try {
@@ -86,10 +88,10 @@ async function streamChatCompletions(
 /** POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks). */
 export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: ReadonlyMap<string, Provider>, ex: Exchange): Promise<HttpResponse> {
   const { llm, fallbacks } = parseChatRequest(req, providers, ex.limits.maxJsonDepth);
-  if (llm.stream) return streamChatCompletions(llm, fallbacks, plugins, providers, ex);
+  if (llm.stream) return streamChatCompletions(llm, fallbacks, plugins, providers, ex, req.headers);
   const callProvider = async (r: LlmRequest): Promise<LlmResult> => {
     const provider = providers.get(r.provider);
-    return provider ? provider.complete(r) : unknownProvider(r);
+    return provider ? provider.complete(r, req.headers) : unknownProvider(r);
   };
   const outcome = await runLlm(plugins, llm, fallbacks, callProvider, ex);
   if (outcome.result.response) return jsonResponse(200, outcome.result.response);

@@ -1,40 +1,16 @@
 import type { HttpResponse, LlmError } from '../abi/types.js';
-import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { ERRORS, ErrorCode, errorSpec, GatewayError } from '../errors/codes.js';
+import { hookErrorBody } from '../pipeline/transport.js';
 import type { StreamFault } from '../pipeline/stream.js';
 import { PluginFailure } from '../runtime/failure.js';
 
-// The only place that maps error codes to HTTP statuses and error bodies.
-// Bodies follow OpenAI's error shape so existing clients can read them.
+// Error codes as HTTP responses and stream error events, in OpenAI's error
+// shape so existing clients can read them. Statuses and types come from the
+// catalog (host/errors/codes.ts), never from here.
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  [ErrorCode.invalidJson]: 400,
-  [ErrorCode.invalidRequest]: 400,
-  [ErrorCode.unknownProvider]: 400,
-  [ErrorCode.requestTooDeep]: 400,
-  [ErrorCode.notFound]: 404,
-  [ErrorCode.adminUnauthorized]: 401,
-  // POST /admin/reload with a config that does not validate: the request was fine, the file is not
-  [ErrorCode.configInvalid]: 422,
-  [ErrorCode.configEnvMissing]: 422,
-  [ErrorCode.bodyTooLarge]: 413,
-  [ErrorCode.pluginTimeout]: 504,
-  [ErrorCode.pluginCircuitOpen]: 503,
-  [ErrorCode.pluginUnavailable]: 503,
-  [ErrorCode.pluginOverloaded]: 503,
-  [ErrorCode.upstreamUnreachable]: 502,
-  [ErrorCode.upstreamBadResponse]: 502,
-  [ErrorCode.upstreamError]: 502,
-  [ErrorCode.upstreamTimeout]: 504,
-  [ErrorCode.upstreamStreamError]: 502,
-  [ErrorCode.upstreamBadChunk]: 502,
-  [ErrorCode.upstreamStreamTruncated]: 502,
-  [ErrorCode.upstreamIdleTimeout]: 504,
-  // nginx's "client closed request": only ever logged, nobody is left to read it
-  [ErrorCode.clientClosed]: 499,
-};
-
+/** The HTTP status of a code (errors/codes.ts). */
 export function statusFor(code: ErrorCode): number {
-  return STATUS[code] ?? 500;
+  return errorSpec(code).status;
 }
 
 export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse {
@@ -51,10 +27,9 @@ export function errorBody(e: GatewayError): { error: Record<string, unknown> } {
       e.kind === 'overloaded'
         ? `plugin "${e.plugin}" is overloaded: its ${e.hook} call found no free worker in time (${e.code}); retry later`
         : `plugin "${e.plugin}" failed in ${e.hook} (${e.code})`;
-    return { error: { message, type: 'plugin_failure', code: e.code, plugin: e.plugin, hook: e.hook } };
+    return { error: { message, type: errorSpec(e.code).type, code: e.code, plugin: e.plugin, hook: e.hook } };
   }
-  const type = statusFor(e.code) < 500 ? 'invalid_request_error' : 'gateway_error';
-  return { error: { message: e.message, type, code: e.code } };
+  return { error: { message: e.message, type: errorSpec(e.code).type, code: e.code } };
 }
 
 export function errorResponse(e: GatewayError): HttpResponse {
@@ -64,7 +39,7 @@ export function errorResponse(e: GatewayError): HttpResponse {
 function llmErrorBody(error: LlmError): Record<string, unknown> {
   return {
     message: error.message,
-    type: error.type ?? 'upstream_error',
+    type: error.type ?? ERRORS.upstreamError.type,
     code: error.code ?? ErrorCode.upstreamError,
     param: null,
     provider: error.provider,
@@ -76,7 +51,7 @@ function llmErrorBody(error: LlmError): Record<string, unknown> {
 export function llmErrorResponse(error: LlmError, attempts: LlmError[]): HttpResponse {
   const body = llmErrorBody(error);
   if (attempts.length > 1) body.attempts = attempts;
-  return jsonResponse(error.status ?? 502, { error: body });
+  return jsonResponse(error.status ?? ERRORS.upstreamError.status, { error: body });
 }
 
 /**
@@ -88,14 +63,19 @@ export function streamErrorEvent(fault: StreamFault): { error: Record<string, un
     case 'llm':
       return { error: llmErrorBody(fault.error) };
     case 'hook':
-      return { error: { message: fault.error.message, type: 'plugin_error', code: fault.error.code ?? ErrorCode.pluginRejected, plugin: fault.plugin } };
+      return hookErrorBody(fault.error, fault.plugin);
     case 'plugin':
       return errorBody(fault.failure);
     default:
-      return { error: { message: 'internal gateway error (see the gateway log)', type: 'gateway_error', code: ErrorCode.internal } };
+      return internalErrorBody();
   }
 }
 
+function internalErrorBody(): { error: Record<string, unknown> } {
+  const { code, type, message } = ERRORS.internal;
+  return { error: { message, type, code } };
+}
+
 export function internalError(): HttpResponse {
-  return jsonResponse(500, { error: { message: 'internal gateway error (see the gateway log)', type: 'gateway_error', code: ErrorCode.internal } });
+  return jsonResponse(ERRORS.internal.status, internalErrorBody());
 }

@@ -68,6 +68,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     {
       onLog: (level, plugin, rid, msg) => logAtPluginLevel(log, level, { plugin, ...(rid ? { rid } : {}) }, msg),
       onLogDropped: (plugin, bytes) => metrics.onLogDropped(plugin, bytes),
+      onInstanceCreated: (plugin) => metrics.onInstanceRestart(plugin),
       onWorkerRestart: (reason) => {
         metrics.onWorkerRestart();
         log.warn({ reason }, 'plugin worker replaced');

@@ -23,7 +23,7 @@ export class GatewayMetrics implements HookObserver {
   private readonly circuitRejects = new Counter({ name: 'sandgate_plugin_circuit_rejections_total', help: 'Hook calls not made because the plugin circuit was open', labelNames: ['plugin', 'hook'], registers: [this.registry] });
   private readonly shed = new Counter({ name: 'sandgate_plugin_shed_total', help: 'Hook calls not made because no worker was free within runtime.queue_timeout_ms (answered plugin_overloaded, or skipped if fail-open)', labelNames: ['plugin', 'hook'], registers: [this.registry] });
   private readonly circuit = new Gauge({ name: 'sandgate_plugin_circuit_state', help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open', labelNames: ['plugin'], registers: [this.registry] });
-  private readonly instanceRestarts = new Counter({ name: 'sandgate_plugin_instance_restarts_total', help: 'Plugin instances discarded after a failure (the next call in that worker creates a new one)', labelNames: ['plugin'], registers: [this.registry] });
+  private readonly instanceRestarts = new Counter({ name: 'sandgate_plugin_instance_restarts_total', help: 'Plugin instances created again: in a worker where the last one failed (and was discarded), or in a replacement worker', labelNames: ['plugin'], registers: [this.registry] });
   private readonly reloads = new Counter({ name: 'sandgate_plugin_reloads_total', help: 'Plugin reloads (a changed file, a config change, the admin API), by result: ok or refused (the running version stayed)', labelNames: ['plugin', 'result'], registers: [this.registry] });
   private readonly configReloads = new Counter({ name: 'sandgate_config_reloads_total', help: 'Config reloads (file change, SIGHUP, admin API), by result: ok, or refused (invalid, or a fail-closed plugin could not load; the running config stayed)', labelNames: ['result'], registers: [this.registry] });
   private readonly logDropped = new Counter({ name: 'sandgate_plugin_log_dropped_bytes_total', help: 'Plugin log text dropped because a call went over max_log_bytes_per_call or the plugin over max_log_bytes_per_second', labelNames: ['plugin'], registers: [this.registry] });
@@ -47,12 +47,12 @@ export class GatewayMetrics implements HookObserver {
     }
     child.calls.inc();
     child.seconds.observe(seconds);
-    if (failure) {
-      this.failures.labels(plugin, hook, failure.kind).inc();
-      // A failed call's instance is never reused: it is discarded, and the plugin's next call in that worker
-      // creates a new one (a timeout replaces the whole worker too).
-      if (failure.kind !== 'unavailable') this.instanceRestarts.labels(plugin).inc();
-    }
+    if (failure) this.failures.labels(plugin, hook, failure.kind).inc();
+  }
+
+  /** An instance was created again (the worker pool saw it happen): counted when it exists, not inferred from failures. */
+  onInstanceRestart(plugin: string): void {
+    this.instanceRestarts.labels(plugin).inc();
   }
 
   onCircuitReject(plugin: string, hook: HookName): void {

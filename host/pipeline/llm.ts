@@ -33,6 +33,12 @@ function applyLlmPatch(req: LlmRequest, patch: LlmRequestPatch | undefined): voi
       else req.params[k] = v;
     }
   }
+  if (patch.headers) {
+    for (const [k, v] of Object.entries(patch.headers)) {
+      if (v === null) delete req.headers[k.toLowerCase()];
+      else req.headers[k.toLowerCase()] = v;
+    }
+  }
 }
 
 /** Splits "provider/model" at the first slash; the model part may contain more slashes. */

@@ -1,6 +1,6 @@
 import { sameValue } from '../abi/same-value.js';
 import type { HookError, HookName, LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
-import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { PluginFailure } from '../runtime/failure.js';
 import { asChunk, chunkForPostLlm, EndTracker, expectedChoices, responseToChunk, syntheticEnd } from './chunks.js';
@@ -81,9 +81,7 @@ export function toLlmError(e: unknown, req: { provider: string; model: string })
   if (e instanceof LlmStreamError) return { provider: req.provider, model: req.model, ...e.error };
   return {
     message: `provider "${req.provider}": the stream failed: ${(e as Error)?.message ?? String(e)}`,
-    type: 'upstream_error',
-    code: ErrorCode.upstreamStreamError,
-    status: 502,
+    ...errorFields(ErrorCode.upstreamStreamError),
     allow_fallbacks: null,
     provider: req.provider,
     model: req.model,
@@ -358,7 +356,7 @@ class ChunkPipeline implements ChunkStream {
   }
 
   private fail(fault: StreamFault): StreamEvent {
-    const code = fault.kind === 'llm' ? fault.error.code : fault.kind === 'hook' ? (fault.error.code ?? 'plugin_rejected') : fault.kind === 'plugin' ? fault.failure.code : ErrorCode.internal;
+    const code = fault.kind === 'llm' ? fault.error.code : fault.kind === 'hook' ? (fault.error.code ?? ErrorCode.pluginRejected) : fault.kind === 'plugin' ? fault.failure.code : ErrorCode.internal;
     this.ex.log.warn(
       { rid: this.ex.ctx.requestId, code, plugin: fault.kind === 'hook' ? fault.plugin : fault.kind === 'plugin' ? fault.failure.plugin : undefined, chunks_sent: this.sent },
       'stream ended with an error event',

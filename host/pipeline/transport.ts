@@ -1,6 +1,6 @@
 import { HOST_OWNED_HEADERS } from '../abi/http-fields.js';
 import type { HookError, HttpRequest, HttpResponse, RequestPatch, ResponsePatch } from '../abi/types.js';
-import { ErrorCode, GatewayError } from '../errors/codes.js';
+import { ERRORS, ErrorCode, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { parseClientJson } from './client-json.js';
 import { type Exchange, invokeHook } from './invoke.js';
@@ -10,10 +10,14 @@ export type CoreHandler = (req: HttpRequest) => Promise<HttpResponse>;
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-/** An OpenAI-shaped error response for an error a transport hook returned on purpose. */
+/** The OpenAI-shaped body of an error a hook returned on purpose: its own code, or plugin_rejected. */
+export function hookErrorBody(err: Pick<HookError, 'message' | 'code'>, plugin: string): { error: Record<string, unknown> } {
+  return { error: { message: err.message, type: ERRORS.pluginRejected.type, code: err.code ?? ERRORS.pluginRejected.code, plugin } };
+}
+
+/** An error a transport hook returned on purpose, as a response: its own status, or plugin_rejected's. */
 export function hookErrorResponse(err: HookError, plugin: string): HttpResponse {
-  const body = { error: { message: err.message, type: 'plugin_error', code: err.code ?? 'plugin_rejected', plugin } };
-  return { status: err.status ?? 500, headers: { ...JSON_HEADERS }, body: Buffer.from(JSON.stringify(body)) };
+  return { status: err.status ?? ERRORS.pluginRejected.status, headers: { ...JSON_HEADERS }, body: Buffer.from(JSON.stringify(hookErrorBody(err, plugin))) };
 }
 
 function mergeStrings(target: Record<string, string>, patch: Record<string, string | null> | undefined, lowerKeys: boolean): void {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
-import { ErrorCode } from '../errors/codes.js';
+import { ErrorCode, errorFields } from '../errors/codes.js';
 import type { LlmResult } from '../pipeline/llm.js';
 import { LlmStreamError, type StreamStart } from '../pipeline/stream.js';
 import type { Provider } from './provider.js';
@@ -54,8 +54,8 @@ export class MockProvider implements Provider {
     const status = Number(fail[1]);
     return {
       message: `mock provider: simulated ${status} for model "${req.model}"`,
-      type: status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error',
-      code: ErrorCode.upstreamError,
+      // What the openai provider makes of an upstream's error answer: upstream_error with the upstream's own status.
+      ...errorFields(ErrorCode.upstreamError),
       status,
       allow_fallbacks: fail[2] ? false : null,
       provider: this.name,
@@ -95,7 +95,7 @@ export class MockProvider implements Provider {
       try {
         await sleep(this.latencyMs, undefined, { signal });
       } catch {
-        return { error: { message: 'mock provider: aborted', code: ErrorCode.clientClosed, status: 499, provider: this.name, model: req.model } };
+        return { error: { message: 'mock provider: aborted', ...errorFields(ErrorCode.clientClosed), provider: this.name, model: req.model } };
       }
     }
     const error = this.simulatedFailure(req);
@@ -127,9 +127,7 @@ export class MockProvider implements Provider {
     if (failAfter) {
       throw new LlmStreamError({
         message: `mock provider: simulated stream failure after ${count} chunk(s)`,
-        type: 'server_error',
-        code: ErrorCode.upstreamStreamError,
-        status: 502,
+        ...errorFields(ErrorCode.upstreamStreamError),
         provider: this.name,
         model: req.model,
       });

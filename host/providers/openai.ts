@@ -1,7 +1,8 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
+import { GATEWAY_UPSTREAM_HEADERS } from '../abi/http-fields.js';
 import { DEFAULTS } from '../config/schema.js';
-import { ErrorCode } from '../errors/codes.js';
+import { ErrorCode, errorFields } from '../errors/codes.js';
 import type { LlmResult } from '../pipeline/llm.js';
 import { responseToChunk } from '../pipeline/chunks.js';
 import { LlmStreamError, type StreamStart } from '../pipeline/stream.js';
@@ -17,6 +18,10 @@ export interface OpenAiOptions {
   streamIdleTimeoutMs?: number;
   /** What /v1/models lists for this provider (the upstream is not asked). */
   models?: readonly string[];
+  /** Client request headers (lower-case names) sent on to the upstream; no others are. */
+  forwardHeaders?: readonly string[];
+  /** A forwarded or plugin-set authorization replaces the api_key's (default: the api_key wins). */
+  preferForwardedAuthorization?: boolean;
 }
 
 /** The largest single event accepted from an upstream stream (a chunk is a few hundred bytes). */
@@ -36,6 +41,7 @@ export class OpenAiProvider implements Provider {
   private readonly basePath: string;
   private readonly idleMs: number;
   readonly models: readonly string[];
+  private readonly forwardHeaders: readonly string[];
 
   constructor(
     readonly name: string,
@@ -45,17 +51,30 @@ export class OpenAiProvider implements Provider {
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.idleMs = opts.streamIdleTimeoutMs ?? DEFAULTS.streamIdleTimeoutMs;
     this.models = opts.models ?? [];
+    this.forwardHeaders = (opts.forwardHeaders ?? []).map((h) => h.toLowerCase());
     this.pool = new Pool(url.origin, { connections: opts.connections, pipelining: 1, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   }
 
-  private error(req: LlmRequest, status: number, code: string, message: string, type = 'upstream_error'): LlmResult & { error: LlmError } {
-    const error: LlmError = { message, type, code, status, allow_fallbacks: null, provider: this.name, model: req.model };
+  /** An LLM error with the catalog's status and type for `code`; an upstream's own status, type and code pass through in `own`. */
+  private error(req: LlmRequest, code: ErrorCode, message: string, own: { status?: number; type?: string; code?: string } = {}): LlmResult & { error: LlmError } {
+    const fields = errorFields(code);
+    const error: LlmError = { message, type: own.type ?? fields.type, code: own.code ?? code, status: own.status ?? fields.status, allow_fallbacks: null, provider: this.name, model: req.model };
     return { error };
   }
 
-  private headers(accept: string): Record<string, string> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
+  /**
+   * The upstream request's headers, in rising precedence: the client's (as the
+   * transport hooks left them) named by forward_headers, then those pre_llm_hooks
+   * set (req.headers), then the gateway's own. The api_key's authorization wins
+   * over a forwarded or plugin-set one unless prefer_forwarded_authorization.
+   */
+  private headers(accept: string, req: LlmRequest, incoming: Readonly<Record<string, string>>): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const name of this.forwardHeaders) if (incoming[name] !== undefined) headers[name] = incoming[name];
+    for (const [name, value] of Object.entries(req.headers ?? {})) if (!GATEWAY_UPSTREAM_HEADERS.has(name)) headers[name] = value;
+    headers['content-type'] = 'application/json';
+    headers.accept = accept;
+    if (this.opts.apiKey && !(this.opts.preferForwardedAuthorization && headers.authorization !== undefined)) headers.authorization = `Bearer ${this.opts.apiKey}`;
     return headers;
   }
 
@@ -63,18 +82,18 @@ export class OpenAiProvider implements Provider {
   private requestFailed(req: LlmRequest, e: unknown): LlmResult & { error: LlmError } {
     const err = e as Error & { code?: string };
     if (err.name === 'TimeoutError' || err instanceof undiciErrors.HeadersTimeoutError) {
-      return this.error(req, 504, ErrorCode.upstreamTimeout, `provider "${this.name}" did not answer within ${this.opts.timeoutMs} ms`);
+      return this.error(req, ErrorCode.upstreamTimeout, `provider "${this.name}" did not answer within ${this.opts.timeoutMs} ms`);
     }
-    return this.error(req, 502, ErrorCode.upstreamUnreachable, `provider "${this.name}" is unreachable: ${err.code ?? err.message}`);
+    return this.error(req, ErrorCode.upstreamUnreachable, `provider "${this.name}" is unreachable: ${err.code ?? err.message}`);
   }
 
   /** A non-2xx answer, with the upstream's own message, type and code when it sent an OpenAI error. */
   private statusError(req: LlmRequest, statusCode: number, text: string, json: unknown): LlmResult & { error: LlmError } {
     const upstream = (json as { error?: { message?: unknown; type?: unknown; code?: unknown } } | undefined)?.error;
     const message = typeof upstream?.message === 'string' ? upstream.message : text.slice(0, 500) || `HTTP ${statusCode}`;
-    const type = typeof upstream?.type === 'string' ? upstream.type : 'upstream_error';
-    const code = typeof upstream?.code === 'string' ? upstream.code : ErrorCode.upstreamError;
-    return this.error(req, statusCode, code, `provider "${this.name}": ${message}`, type);
+    const type = typeof upstream?.type === 'string' ? upstream.type : undefined;
+    const code = typeof upstream?.code === 'string' ? upstream.code : undefined;
+    return this.error(req, ErrorCode.upstreamError, `provider "${this.name}": ${message}`, { status: statusCode, type, code });
   }
 
   /** Reads a whole (non-streamed) answer; one the upstream breaks off is upstream_bad_response. */
@@ -83,25 +102,25 @@ export class OpenAiProvider implements Provider {
       const text = await body.text();
       return { text, json: parseJson(text) };
     } catch (e) {
-      return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" broke off its answer: ${(e as Error).message}`);
+      return this.error(req, ErrorCode.upstreamBadResponse, `provider "${this.name}" broke off its answer: ${(e as Error).message}`);
     }
   }
 
   /** POST {base_url}/chat/completions with the request as its body. */
-  private post(req: LlmRequest, stream: boolean, opts: { signal: AbortSignal; headersTimeout?: number; bodyTimeout?: number }) {
+  private post(req: LlmRequest, incoming: Readonly<Record<string, string>>, stream: boolean, opts: { signal: AbortSignal; headersTimeout?: number; bodyTimeout?: number }) {
     return this.pool.request({
       method: 'POST',
       path: `${this.basePath}/chat/completions`,
-      headers: this.headers(stream ? 'text/event-stream' : 'application/json'),
+      headers: this.headers(stream ? 'text/event-stream' : 'application/json', req, incoming),
       body: JSON.stringify({ ...req.params, model: req.model, messages: req.messages, stream }),
       ...opts,
     });
   }
 
-  async complete(req: LlmRequest): Promise<LlmResult> {
+  async complete(req: LlmRequest, incoming: Readonly<Record<string, string>> = {}): Promise<LlmResult> {
     let res;
     try {
-      res = await this.post(req, false, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
+      res = await this.post(req, incoming, false, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
     } catch (e) {
       return this.requestFailed(req, e);
     }
@@ -111,7 +130,7 @@ export class OpenAiProvider implements Provider {
     if (res.statusCode < 200 || res.statusCode > 299) return this.statusError(req, res.statusCode, text, json);
     const r = json as Partial<LlmResponse> | undefined;
     if (!r || typeof r !== 'object' || !Array.isArray(r.choices)) {
-      return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" answered ${res.statusCode} without a chat completion (no "choices")`);
+      return this.error(req, ErrorCode.upstreamBadResponse, `provider "${this.name}" answered ${res.statusCode} without a chat completion (no "choices")`);
     }
     return { response: r as LlmResponse };
   }
@@ -123,10 +142,10 @@ export class OpenAiProvider implements Provider {
    * The response headers must come within timeout_ms; after that, any wait for
    * the upstream's next bytes longer than stream_idle_timeout_ms ends the stream.
    */
-  async stream(req: LlmRequest, signal: AbortSignal): Promise<StreamStart> {
+  async stream(req: LlmRequest, signal: AbortSignal, incoming: Readonly<Record<string, string>> = {}): Promise<StreamStart> {
     let res;
     try {
-      res = await this.post(req, true, {
+      res = await this.post(req, incoming, true, {
         signal,
         headersTimeout: this.opts.timeoutMs,
         // Idle time is measured here only while the gateway waits for the upstream,
@@ -134,7 +153,7 @@ export class OpenAiProvider implements Provider {
         bodyTimeout: 0,
       });
     } catch (e) {
-      if (signal.aborted) return this.error(req, 499, ErrorCode.clientClosed, 'the client closed the connection');
+      if (signal.aborted) return this.error(req, ErrorCode.clientClosed, 'the client closed the connection');
       return this.requestFailed(req, e);
     }
     const ok = res.statusCode >= 200 && res.statusCode <= 299;
@@ -151,11 +170,13 @@ export class OpenAiProvider implements Provider {
       const chunk = responseToChunk(r as LlmResponse);
       return { chunks: (async function* () { yield chunk; })() };
     }
-    return this.error(req, 502, ErrorCode.upstreamBadResponse, `provider "${this.name}" answered ${res.statusCode} (${type || 'no content-type'}) to a streaming request, neither an event stream nor a chat completion`);
+    return this.error(req, ErrorCode.upstreamBadResponse, `provider "${this.name}" answered ${res.statusCode} (${type || 'no content-type'}) to a streaming request, neither an event stream nor a chat completion`);
   }
 
-  private streamError(req: LlmRequest, code: string, message: string, status = 502, type = 'upstream_error'): LlmStreamError {
-    return new LlmStreamError({ message: `provider "${this.name}": ${message}`, type, code, status, allow_fallbacks: null, provider: this.name, model: req.model });
+  /** A failure once the stream has started, with the catalog's status and type for `code`; an upstream's own type and code pass through in `own`. */
+  private streamError(req: LlmRequest, code: ErrorCode, message: string, own: { type?: string; code?: string } = {}): LlmStreamError {
+    const fields = errorFields(code);
+    return new LlmStreamError({ message: `provider "${this.name}": ${message}`, type: own.type ?? fields.type, code: own.code ?? code, status: fields.status, allow_fallbacks: null, provider: this.name, model: req.model });
   }
 
   private async *relay(body: Body, req: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
@@ -174,8 +195,8 @@ export class OpenAiProvider implements Provider {
         try {
           r = await it.next();
         } catch (e) {
-          if (idle) throw this.streamError(req, ErrorCode.upstreamIdleTimeout, `sent nothing for ${this.idleMs} ms (stream_idle_timeout_ms)`, 504);
-          if (signal.aborted) throw this.streamError(req, ErrorCode.clientClosed, 'the client closed the connection', 499);
+          if (idle) throw this.streamError(req, ErrorCode.upstreamIdleTimeout, `sent nothing for ${this.idleMs} ms (stream_idle_timeout_ms)`);
+          if (signal.aborted) throw this.streamError(req, ErrorCode.clientClosed, 'the client closed the connection');
           const err = e as Error & { code?: string };
           throw this.streamError(req, ErrorCode.upstreamStreamTruncated, `the stream broke off before [DONE] (${err.code ?? err.message})`);
         } finally {
@@ -232,9 +253,9 @@ export class OpenAiProvider implements Provider {
     const upstream = v.error as { message?: unknown; type?: unknown; code?: unknown } | undefined;
     if (upstream || ev.event === 'error') {
       const message = typeof upstream?.message === 'string' ? upstream.message : ev.data.slice(0, 500);
-      const code = typeof upstream?.code === 'string' ? upstream.code : ErrorCode.upstreamStreamError;
-      const type = typeof upstream?.type === 'string' ? upstream.type : 'upstream_error';
-      throw this.streamError(req, code, `error in the stream: ${message}`, 502, type);
+      const code = typeof upstream?.code === 'string' ? upstream.code : undefined;
+      const type = typeof upstream?.type === 'string' ? upstream.type : undefined;
+      throw this.streamError(req, ErrorCode.upstreamStreamError, `error in the stream: ${message}`, { type, code });
     }
     if (!Array.isArray(v.choices)) throw this.streamError(req, ErrorCode.upstreamBadChunk, 'sent a chunk without "choices"');
     return v;

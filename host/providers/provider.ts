@@ -7,13 +7,14 @@ export interface Provider {
   readonly name: string;
   /** The model names this provider lists on `GET /v1/models` (without the "provider/" prefix). */
   readonly models: readonly string[];
-  complete(req: LlmRequest): Promise<LlmResult>;
+  /** `incoming`: the client's request headers as the transport hooks left them (sent upstream only where forward_headers names them). */
+  complete(req: LlmRequest, incoming: Readonly<Record<string, string>>): Promise<LlmResult>;
   /**
    * Opens a streamed completion. Resolves with an error when the upstream refused
    * before streaming (status, unreachable, timeout), else with the chunks, pulled one
    * at a time; a chunk source throws LlmStreamError when the stream breaks. Aborting
    * `signal` aborts the upstream request.
    */
-  stream(req: LlmRequest, signal: AbortSignal): Promise<StreamStart>;
+  stream(req: LlmRequest, signal: AbortSignal, incoming: Readonly<Record<string, string>>): Promise<StreamStart>;
   close(): Promise<void>;
 }

@@ -19,6 +19,8 @@ export function createProviders(config: Config['providers']): Map<string, Provid
             connections: p.connections,
             streamIdleTimeoutMs: p.stream_idle_timeout_ms,
             models: p.models,
+            forwardHeaders: p.forward_headers,
+            preferForwardedAuthorization: p.prefer_forwarded_authorization,
           }),
     );
   }

@@ -48,6 +48,8 @@ export interface PoolEvents {
   /** A call's log text over max_log_bytes_per_call was dropped. */
   onLogDropped(plugin: string, bytes: number): void;
   onWorkerRestart(reason: string): void;
+  /** A plugin's instance was created again in a worker (its last one there failed, or the worker is a replacement). */
+  onInstanceCreated(plugin: string): void;
 }
 
 export interface PoolOptions {
@@ -251,12 +253,18 @@ export class WorkerPool {
     await Promise.all([...this.workers].map((w) => this.kill(w, 'shutdown', false)));
   }
 
-  stats(): { workers: number; ready: number; busy: number; queued: number } {
+  /** The pool's state; per plugin, its hook calls holding a worker (its bulkhead share) and those waiting for one. */
+  stats(): { workers: number; ready: number; busy: number; queued: number; plugins: Record<string, { running: number; waiting: number }> } {
+    const plugins: Record<string, { running: number; waiting: number }> = {};
+    const of = (plugin: string) => (plugins[plugin] ??= { running: 0, waiting: 0 });
+    for (const [plugin, n] of this.occupied) if (n > 0) of(plugin).running = n;
+    for (const job of this.queue) if (job.msg === null) of(job.plugin).waiting++;
     return {
       workers: this.workers.length,
       ready: this.workers.filter((w) => w.ready).length,
       busy: this.workers.filter((w) => w.busy).length,
       queued: this.queue.length,
+      plugins,
     };
   }
 
@@ -335,6 +343,7 @@ export class WorkerPool {
   private onCreated(w: PluginWorker, job: Job): void {
     job.creating = false;
     w.live.add(job.pid);
+    this.events.onInstanceCreated(this.names.get(job.pid) ?? job.pid);
     this.sendStep(w, job);
   }
 

@@ -10,6 +10,8 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 interface Common {
   /** Apply this hook's actions only on this attempt (sandgate.fallback_index). */
   only_if_fallback_index?: number;
+  /** Appends "<plugin>:<short hook> " (tpre, tpost, pre, post) to this context key, before anything else: the order the plugins saw. */
+  trail?: string;
   /** Context patch (a null value deletes the key). */
   set_ctx?: Record<string, Json>;
   /** Copies context values: {from: to} ("<none>" when `from` is absent). */
@@ -84,6 +86,8 @@ export interface PreLlmActions extends Common {
   set_model?: string;
   set_provider?: string;
   set_param?: Record<string, Json>;
+  /** Headers for the upstream request (LlmRequest.setUpstreamHeader). */
+  set_upstream_header?: Record<string, string>;
 }
 
 export interface PostLlmActions extends Common {

@@ -2,6 +2,7 @@ import createPlugin, { type CallContext, type Plugin } from '@extism/extism';
 import { HOST_MODULE } from '../../abi/version.js';
 import { growRefusedFlag } from '../module/grow-watch.js';
 import { GUEST_INITIALIZE, GUEST_WASI_MODULE } from '../module/sandbox-module.js';
+import { fromExtismError } from './extism-errors.js';
 import { guestWasi } from './guest-wasi.js';
 
 // One instance of a plugin: an Extism foreground plugin over a sandboxed
@@ -88,7 +89,10 @@ export class Guest {
     return this.memory;
   }
 
-  /** Calls an export. `input` is stored in Extism's kernel (only for guests that read it there). */
+  /**
+   * Calls an export. `input` is stored in Extism's kernel (only for guests that read it there).
+   * An error the guest set with error_set throws GuestReportedError (extism-errors.ts).
+   */
   async call(name: string, input?: Uint8Array): Promise<Uint8Array | null> {
     this.kernelBytes = 0;
     // The flag tells of this call only: a refusal an earlier call survived does not count.
@@ -96,6 +100,8 @@ export class Guest {
     try {
       const out = await this.plugin.call(name, input);
       return out ? out.bytes() : null;
+    } catch (e) {
+      throw fromExtismError(e);
     } finally {
       // Release the call's kernel blocks now (Extism would keep them until the next call).
       await this.plugin.reset();

@@ -10,8 +10,9 @@ import { GatewayError } from '../../errors/codes.js';
 import { Channel, HOOK_NAMES, INPUT_OFF, LOG_CAP, LOG_OFF, LOG_RECORD_HEADER, OUTPUT_CAP, OUTPUT_OFF, RID_OFF, W } from '../channel.js';
 import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
+import { GuestReportedError } from '../sandbox/extism-errors.js';
 import { Guest, GuestLimitExceeded } from '../sandbox/guest.js';
-import { guestBytes } from '../sandbox/guest-memory.js';
+import { OutputTooLarge, sandgateHostFunctions } from '../sandbox/host-functions.js';
 import { GuestExit } from '../sandbox/guest-wasi.js';
 import { panicMessage } from '../sandbox/panic-message.js';
 
@@ -58,8 +59,6 @@ interface CurrentCall {
   /** The end of what the guest wrote to stderr, kept even past the budget: a panic's message is usually there. */
   stderrTail: string;
 }
-
-class OutputTooLarge extends Error {}
 
 const specs = new Map<string, PluginSpec>();
 const instances = new Map<string, Instance>();
@@ -229,42 +228,26 @@ function newCall(pid: string, rid: string | null, input: Uint8Array, viaChannel:
   };
 }
 
-/**
- * The fast-path host functions (ABI.md §4.2): bulk copies straight into and out
- * of guest memory. Every pointer and length is checked against the memory
- * (guestBytes): out of range, the call fails as plugin_trap.
- */
+/** The fast-path host functions (sandbox/host-functions.ts), wired to the call in progress. */
 function hostFunctions(spec: PluginSpec, memory: () => WebAssembly.Memory) {
-  return {
-    input_length: () => current?.input.length ?? 0,
-    input_read: (_cc: unknown, dst: number) => {
-      const input = current?.input ?? new Uint8Array(0);
-      guestBytes(memory(), 'input_read', dst, input.length).set(input);
-    },
-    output_write: (_cc: unknown, src: number, len: number) => {
-      const size = len >>> 0; // an i32 arrives signed: -1 is a length of 4 GiB, not of nothing
-      if (size > spec.maxOutputBytes) throw new OutputTooLarge(`output of ${size} bytes is over the limit of ${spec.maxOutputBytes}`);
-      const bytes = guestBytes(memory(), 'output_write', src, size);
+  return sandgateHostFunctions(memory, {
+    input: () => current?.input ?? new Uint8Array(0),
+    maxOutputBytes: spec.maxOutputBytes,
+    output: (bytes) => {
       const c = current;
       if (!c) return;
-      if (c.viaChannel && size <= OUTPUT_CAP) {
+      if (c.viaChannel && bytes.length <= OUTPUT_CAP) {
         // Straight from guest memory into the channel: no intermediate copy.
         u8.set(bytes, OUTPUT_OFF);
-        c.channelOutput = size;
+        c.channelOutput = bytes.length;
         c.output = null;
       } else {
         c.output = bytes.slice();
         c.channelOutput = -1;
       }
     },
-    log: (_cc: unknown, level: number, src: number, len: number) => {
-      // Checked before the level filter, so a bad pointer fails whatever the gateway's log level.
-      const text = guestBytes(memory(), 'log', src, len);
-      const known = Math.min(3, Math.max(0, level)); // 0 debug .. 3 error; others read as the nearest
-      if (known < minLogLevel) return;
-      postLog(known, spec, text);
-    },
-  };
+    log: (level, text) => postLog(level, spec, text),
+  });
 }
 
 /** Extism's own log_* imports (used by other PDKs) land in the gateway log too. */
@@ -281,7 +264,7 @@ async function invoke(inst: Instance, hook: string, input: Uint8Array, rid: stri
     const out = await inst.guest.call(hook, inst.spec.usesExtismInput ? input : undefined);
     if (c.output) return c.output;
     if (!out) return null;
-    if (out.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${out.length} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
+    if (out.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(out.length, inst.spec.maxOutputBytes);
     return out.slice();
   } catch (e) {
     throw withStderr(e, c);
@@ -304,7 +287,7 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
   if (e instanceof GuestLimitExceeded) return { kind: 'memory', message };
   if (e instanceof GuestExit) return { kind: 'trap', message };
   if (e instanceof GatewayError && e.code === 'plugin_bad_output') return { kind: 'bad_output', message };
-  if (message.startsWith('Plugin-originated error: ')) return { kind: 'hook_error', message: message.slice(25) };
+  if (e instanceof GuestReportedError) return { kind: 'hook_error', message };
   // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
   // Only a refused grow during this call makes the trap a memory failure, however full the memory is.
   if (inst?.guest.growRefused?.value) {
@@ -400,7 +383,7 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
     let bytes = await inst.guest.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined);
     if (c.channelOutput >= 0 || c.output) bytes = c.output;
     else if (bytes) {
-      if (bytes.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(`output of ${bytes.length} bytes is over the limit of ${inst.spec.maxOutputBytes}`);
+      if (bytes.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(bytes.length, inst.spec.maxOutputBytes);
       if (bytes.length <= OUTPUT_CAP) {
         u8.set(bytes, OUTPUT_OFF);
         c.channelOutput = bytes.length;

@@ -276,11 +276,11 @@ describe('Value API', () => {
 describe('failures', () => {
   test('abort logs message and location at level 3, then traps', async () => {
     const q = await loadPlugin(WASM);
-    const hc = { input: new Uint8Array(0), output: null, logs: [] };
-    await assert.rejects(q.plugin.call('abort_on_purpose', new Uint8Array(0), hc), /unreachable/);
-    assert.equal(hc.logs[0][1], 'about to abort');
-    assert.equal(hc.logs[1][0], 3);
-    assert.match(hc.logs[1][1], /^plugin aborted: deliberate failure ✗ at .*features\.ts:\d+:\d+$/);
+    const e = await q.call('abort_on_purpose').then(() => assert.fail('should trap'), (err) => err);
+    assert.match(e.message, /unreachable/);
+    assert.equal(e.logs[0][1], 'about to abort');
+    assert.equal(e.logs[1][0], 3);
+    assert.match(e.logs[1][1], /^plugin aborted: deliberate failure ✗ at .*features\.ts:\d+:\d+$/);
     await q.close();
   });
 });

@@ -24,6 +24,8 @@ export class LlmRequest {
   private msgPtr: usize = 0;
   private msgLen: usize = 0;
   private prms: PatchMap<Value> = new PatchMap<Value>(null, false);
+  // Upstream headers (ABI.md §5.4): what earlier pre_llm_hooks set; sent back as a patch.
+  private hdrs: PatchMap<string> = new PatchMap<string>(null, true);
   private origProvider: string = "";
   private origModel: string = "";
 
@@ -41,6 +43,7 @@ export class LlmRequest {
         req.msgLen = r.pos - req.msgPtr;
       } else if (r.keyIs("stream")) req.stream = r.tryNil() ? false : r.readBool();
       else if (r.keyIs("params")) req.prms = new PatchMap<Value>(MapView.read(r), false);
+      else if (r.keyIs("headers")) req.hdrs = new PatchMap<string>(MapView.read(r), true);
       else r.skip();
     }
     req.origProvider = req.provider;
@@ -86,6 +89,25 @@ export class LlmRequest {
     return this.prms.all();
   }
 
+  /**
+   * An upstream header set by an earlier pre_llm_hook, or null. The client's own
+   * headers are not here: they reach the upstream only through the provider's
+   * forward_headers (ABI.md §5.4).
+   */
+  upstreamHeader(name: string): string | null {
+    return this.hdrs.get(name);
+  }
+
+  /** Sets a header on the upstream request (name lower-cased); the gateway's own content-type, accept and api_key win. */
+  setUpstreamHeader(name: string, value: string): void {
+    this.hdrs.set(name, value);
+  }
+
+  /** Removes an upstream header an earlier pre_llm_hook set (sent back as nil). */
+  removeUpstreamHeader(name: string): void {
+    this.hdrs.delete(name);
+  }
+
   /** The last message with this role (default "user"), or null. */
   lastMessage(role: string = "user"): LlmMessage | null {
     const msgs = this.messages;
@@ -111,6 +133,7 @@ export class LlmRequest {
       if (w.sameSince(valAt, this.msgPtr, this.msgLen)) w.len = keyAt; else n++;
     }
     if (this.prms.changed) { w.str("params"); this.prms.encodePatch(w); n++; }
+    if (this.hdrs.changed) { w.str("headers"); this.hdrs.encodePatch(w); n++; }
     w.endSmallMap(at, n);
     return n;
   }

@@ -72,8 +72,27 @@ function entry(a: Value, field: string, key: string): Value {
   return a.get(field)!.get(key)!;
 }
 
-/** set_ctx {key: value} and copy_ctx {from: to}: the actions every hook understands. */
-function applyCtx(a: Value, ctx: Context): void {
+/** The short name a trail uses for a hook. */
+function shortHook(hook: string): string {
+  if (hook == "http_transport_pre_hook") return "tpre";
+  if (hook == "http_transport_post_hook") return "tpost";
+  if (hook == "pre_llm_hook") return "pre";
+  if (hook == "post_llm_hook") return "post";
+  return hook;
+}
+
+/**
+ * trail: "key" appends "<plugin>:<hook> " to context value `key`; set_ctx
+ * {key: value} and copy_ctx {from: to}: the actions every hook understands.
+ * The trail is what the plugins saw, hook after hook: the order as they lived it.
+ */
+function applyCtx(a: Value, ctx: Context, hook: string): void {
+  const trail = a.get("trail");
+  if (trail !== null) {
+    const key = text(trail);
+    const before = ctx.get(key);
+    ctx.set(key, Value.str((before !== null ? text(before) : "") + pluginName + ":" + shortHook(hook) + " "));
+  }
   let keys = entries(a, "set_ctx");
   for (let i = 0; i < keys.length; i++) ctx.set(keys[i], entry(a, "set_ctx", keys[i]));
   keys = entries(a, "copy_ctx");
@@ -171,7 +190,7 @@ export function http_transport_pre_hook(): i32 {
 function onTransportPre(ctx: Context, req: HttpRequest): PreResult {
   const a = active("http_transport_pre_hook", ctx);
   if (a === null) return PreResult.continue();
-  applyCtx(a, ctx);
+  applyCtx(a, ctx, "http_transport_pre_hook");
 
   // Read what this hook sees (before its own changes) into the context.
   let keys = entries(a, "header_to_ctx");
@@ -221,7 +240,7 @@ export function http_transport_post_hook(): i32 {
 function onTransportPost(ctx: Context, req: HttpRequest, resp: HttpResponse): PostResult {
   const a = active("http_transport_post_hook", ctx);
   if (a === null) return PostResult.continue();
-  applyCtx(a, ctx);
+  applyCtx(a, ctx, "http_transport_post_hook");
 
   const err = a.get("error");
   if (err !== null) return PostResult.error(orNone(err.getString("message")), <i32>err.getInt("status", 500), err.getString("code"));
@@ -257,7 +276,7 @@ export function pre_llm_hook(): i32 {
 function onPreLlm(ctx: Context, req: LlmRequest): LlmPreResult {
   const a = active("pre_llm_hook", ctx);
   if (a === null) return LlmPreResult.continue();
-  applyCtx(a, ctx);
+  applyCtx(a, ctx, "pre_llm_hook");
 
   const content = a.getString("llm_respond");
   if (content !== null) return LlmPreResult.respond(LlmResponse.assistant(req.model, content, "chatcmpl-" + pluginName));
@@ -278,6 +297,8 @@ function onPreLlm(ctx: Context, req: LlmRequest): LlmPreResult {
   if (provider !== null) req.provider = provider;
   const keys = entries(a, "set_param");
   for (let i = 0; i < keys.length; i++) req.setParam(keys[i], entry(a, "set_param", keys[i]));
+  const headers = entries(a, "set_upstream_header");
+  for (let i = 0; i < headers.length; i++) req.setUpstreamHeader(headers[i], text(entry(a, "set_upstream_header", headers[i])));
   return LlmPreResult.continue();
 }
 
@@ -291,7 +312,7 @@ export function post_llm_hook(): i32 {
 function onPostLlm(ctx: Context, response: LlmResponse | null, error: LlmError | null): LlmPostResult {
   const a = active("post_llm_hook", ctx);
   if (a === null) return LlmPostResult.continue();
-  applyCtx(a, ctx);
+  applyCtx(a, ctx, "post_llm_hook");
 
   const err = a.get("error");
   if (err !== null) return LlmPostResult.error(llmError(err));
