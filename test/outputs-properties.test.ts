@@ -161,9 +161,12 @@ const HOOKS: HookCase[] = [
   {
     hook: 'http_transport_stream_chunk_hook',
     parse: parseChunkOutput,
-    valid: fc.record({ ctx: ctxPatch, chunk: fc.dictionary(key, value, { maxKeys: 4 }), drop: fc.boolean(), error: hookError }, { requiredKeys: [] }),
+    // At most one of chunk, drop: true and error: together they contradict each other (ABI.md §5.5).
+    valid: fc
+      .record({ ctx: ctxPatch, chunk: fc.dictionary(key, value, { maxKeys: 4 }), drop: fc.boolean(), error: hookError }, { requiredKeys: [] })
+      .filter((v) => [v.chunk !== undefined, v.drop === true, v.error !== undefined].filter(Boolean).length <= 1),
     expected: (v) => ({ ctx: v.ctx, chunk: v.chunk, drop: v.drop, error: v.error && { message: v.error.message, status: v.error.status, code: v.error.code } }),
-    corruptions: [(v) => (v.chunk = [1]), (v) => (v.drop = 1), (v) => (v.error = { status: 400 })],
+    corruptions: [(v) => (v.chunk = [1]), (v) => (v.drop = 1), (v) => (v.error = { status: 400 }), (v) => ((v.chunk = {}), (v.drop = true))],
   },
   {
     hook: 'init',
