@@ -106,11 +106,13 @@ pub mod testing {
         pub(super) static STATE: RefCell<State> = RefCell::new(State::default());
     }
 
-    /// What one call left behind: its output (None if it set none) and its log lines.
+    /// What one call left behind: its output (None if it set none), its log
+    /// lines, and the panic message if it failed (in wasm: a trap).
     #[derive(Debug)]
     pub struct CallResult {
         pub output: Option<Vec<u8>>,
         pub logs: Vec<(LogLevel, String)>,
+        pub panic: Option<String>,
     }
 
     /// Runs `export` (a hook function) with `input` as the call's input envelope, as the gateway would.
@@ -122,10 +124,13 @@ pub mod testing {
     /// ```
     pub fn call(input: &[u8], export: impl FnOnce() -> i32) -> CallResult {
         STATE.with(|s| *s.borrow_mut() = State { input: input.to_vec(), ..State::default() });
-        export();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(export));
+        let panic = outcome.err().map(|e| {
+            e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+        });
         STATE.with(|s| {
             let mut s = s.borrow_mut();
-            CallResult { output: s.output.take(), logs: std::mem::take(&mut s.logs) }
+            CallResult { output: s.output.take(), logs: std::mem::take(&mut s.logs), panic }
         })
     }
 
