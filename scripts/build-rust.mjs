@@ -26,7 +26,7 @@ function listFiles(dir, ext) {
 }
 
 /** A cargo/rustc pair whose rustc has the wasm32 standard library, or the reason there is none. */
-function findToolchain() {
+export function findToolchain() {
   const candidates = [
     { cargo: '/usr/bin/cargo', rustc: '/usr/bin/rustc' }, // Debian's, with libstd-rust-dev-wasm32
     { cargo: 'cargo', rustc: 'rustc' }, // whatever is on PATH (rustup)
@@ -43,6 +43,29 @@ function findToolchain() {
     }
   }
   return { reason: `no Rust toolchain with the ${TARGET} target (Debian: apt-get install rustc cargo libstd-rust-dev-wasm32; rustup: rustup target add ${TARGET})` };
+}
+
+/** Builds the cdylib crate in `dir` for wasm32 into `output` (atomically). Throws with cargo's message. */
+export function buildCrate(toolchain, dir, output) {
+  const crate = /^\s*name\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'Cargo.toml'), 'utf8'))[1].replace(/-/g, '_');
+  const targetDir = join(dir, 'target');
+  const res = spawnSync(toolchain.cargo, ['build', '--release', '--offline', '--target', TARGET], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      RUSTC: toolchain.rustc,
+      CARGO_TARGET_DIR: targetDir,
+      CARGO_HOME: process.env.CARGO_HOME ?? join(targetDir, 'cargo-home'),
+      // The same bytes whatever the checkout's path (panic messages name source files).
+      RUSTFLAGS: `--remap-path-prefix=${root}=sandgate`,
+    },
+  });
+  if (res.status !== 0) throw new Error(`cargo build in ${relative(root, dir)} failed:\n${res.stderr}`);
+  mkdirSync(dirname(output), { recursive: true });
+  const tmp = `${output}.${process.pid}.tmp`;
+  copyFileSync(join(targetDir, TARGET, 'release', `${crate}.wasm`), tmp);
+  renameSync(tmp, output); // a gateway loading it concurrently never sees half a module
 }
 
 /** Returns one line per sample: built, up to date, or skipped and why. Throws with cargo's message on failure. */
@@ -63,25 +86,7 @@ export function buildRustSamples({ force = false } = {}) {
       continue;
     }
     const started = performance.now();
-    const crate = /^\s*name\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'Cargo.toml'), 'utf8'))[1].replace(/-/g, '_');
-    const targetDir = join(dir, 'target');
-    const res = spawnSync(found.toolchain.cargo, ['build', '--release', '--offline', '--target', TARGET], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        RUSTC: found.toolchain.rustc,
-        CARGO_TARGET_DIR: targetDir,
-        CARGO_HOME: process.env.CARGO_HOME ?? join(targetDir, 'cargo-home'),
-        // The same bytes whatever the checkout's path (panic messages name source files).
-        RUSTFLAGS: `--remap-path-prefix=${root}=sandgate`,
-      },
-    });
-    if (res.status !== 0) throw new Error(`cargo build in ${relative(root, dir)} failed:\n${res.stderr}`);
-    mkdirSync(dirname(output), { recursive: true });
-    const tmp = `${output}.${process.pid}.tmp`;
-    copyFileSync(join(targetDir, TARGET, 'release', `${crate}.wasm`), tmp);
-    renameSync(tmp, output); // a gateway loading it concurrently never sees half a module
+    buildCrate(found.toolchain, dir, output);
     lines.push(`built ${relative(root, output)} (${(statSync(output).size / 1024).toFixed(1)} KB, ${Math.round(performance.now() - started)} ms)`);
   }
   return lines;
