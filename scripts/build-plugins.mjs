@@ -167,3 +167,13 @@ for (const job of jobs) {
   console.log(`built ${rel(job.output)} (${kb(bytes.length)}, ${Math.round(performance.now() - started)} ms)`);
 }
 if (built === 0) console.log(`build-plugins: ${jobs.length} artifact(s) up to date`);
+
+// ---- Rust samples (sample-plugins/<name>/Cargo.toml): scripts/build-rust.mjs builds them when a
+// Rust toolchain with the wasm32 target is present, and otherwise says which it skipped and why.
+try {
+  const { buildRustSamples } = await import('./build-rust.mjs');
+  for (const line of buildRustSamples({ force })) console.log(line);
+} catch (err) {
+  console.error(`build-plugins: FAILED ${err.message ?? err}`);
+  process.exit(1);
+}
