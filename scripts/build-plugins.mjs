@@ -167,3 +167,14 @@ for (const job of jobs) {
   console.log(`built ${rel(job.output)} (${kb(bytes.length)}, ${Math.round(performance.now() - started)} ms)`);
 }
 if (built === 0) console.log(`build-plugins: ${jobs.length} artifact(s) up to date`);
+
+// ---- C plugins (sample-plugins/<name>/plugin.c): scripts/build-c.mjs, which skips them, saying why, without clang
+{
+  const { buildC } = await import('./build-c.mjs');
+  try {
+    buildC({ force });
+  } catch (err) {
+    console.error(`build-plugins: FAILED (C)\n${err.message ?? err}`);
+    process.exit(1);
+  }
+}

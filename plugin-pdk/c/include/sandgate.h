@@ -45,6 +45,8 @@ char *sg_strndup(const char *s, size_t len);
 char *sg_strdup(const char *s);
 size_t sg_strlen(const char *s);
 bool sg_streq(const char *a, const char *b);
+/** Byte equality of two ranges of `n` bytes (no libc memcmp in a freestanding build). */
+bool sg_memeq(const void *a, const void *b, size_t n);
 /** ASCII case-insensitive equality (header names). */
 bool sg_strieq(const char *a, const char *b);
 

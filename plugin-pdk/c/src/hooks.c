@@ -405,7 +405,7 @@ static sg_value *response_value(const sg_http_response *r) {
 }
 
 static bool bytes_equal(const sg_buf *a, const sg_buf *b) {
-  return a->len == b->len && (a->len == 0 || __builtin_memcmp(a->data, b->data, a->len) == 0);
+  return a->len == b->len && (a->len == 0 || sg_memeq(a->data, b->data, a->len));
 }
 
 static sg_buf encoded(const sg_value *v) {

@@ -85,6 +85,13 @@ bool sg_streq(const char *a, const char *b) {
   return *a == *b;
 }
 
+bool sg_memeq(const void *a, const void *b, size_t n) {
+  const uint8_t *x = a, *y = b;
+  for (size_t i = 0; i < n; i++)
+    if (x[i] != y[i]) return false;
+  return true;
+}
+
 static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
 
 bool sg_strieq(const char *a, const char *b) {

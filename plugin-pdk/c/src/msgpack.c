@@ -143,7 +143,7 @@ bool sg_value_equal(const sg_value *a, const sg_value *b) {
     case SG_STR:
     case SG_BIN:
       return a->as.s.len == b->as.s.len &&
-             (a->as.s.len == 0 || __builtin_memcmp(a->as.s.ptr, b->as.s.ptr, a->as.s.len) == 0);
+             (a->as.s.len == 0 || sg_memeq(a->as.s.ptr, b->as.s.ptr, a->as.s.len));
     case SG_ARRAY:
       if (a->as.a.len != b->as.a.len) return false;
       for (uint32_t i = 0; i < a->as.a.len; i++)
