@@ -10,7 +10,7 @@
  * It asks for no bodies (init), so it costs the same whatever their size.
  * Streams skip http_transport_post_hook: their response line is logged from
  * the chunk hook, on the chunk that ends the stream (once per request, marked
- * in the context). */
+ * in the context under "<plugin name>.response_logged"). */
 #include "sandgate.h"
 
 static const char *default_redacted[] = { "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key" };
@@ -21,7 +21,9 @@ static uint32_t redacted_count;
 static const char *redaction = "[REDACTED]";
 static sg_level level = SG_LOG_INFO;
 
-static const char *LOGGED_KEY = "logging.response_logged";
+/* "<name>.response_logged": per plugin name, since the context is shared by
+ * every plugin (the same module may run twice under two names). */
+static const char *logged_key = "logging.response_logged";
 
 static sg_init_result config_error(const char *what) {
   sg_buf b = { 0 };
@@ -31,7 +33,12 @@ static sg_init_result config_error(const char *what) {
 }
 
 static sg_init_result on_init(const sg_value *config, const char *name) {
-  (void)name;
+  if (name && *name) {
+    sg_buf key = { 0 };
+    sg_buf_str(&key, name);
+    sg_buf_str(&key, ".response_logged");
+    logged_key = (const char *)key.data;
+  }
   if (!sg_is_nil(config) && config->type != SG_MAP) return config_error("must be an object");
 
   const sg_value *list = sg_map_get(config, "redact_headers");
@@ -167,7 +174,7 @@ static sg_post_result on_response(sg_ctx *ctx, sg_http_request *req, sg_http_res
 SG_TRANSPORT_POST_HOOK(on_response)
 
 static sg_chunk_result on_chunk(sg_ctx *ctx, sg_value *chunk) {
-  if (!sg_ctx_stream_end(ctx) || sg_ctx_get_bool(ctx, LOGGED_KEY, false)) return sg_chunk_pass();
+  if (!sg_ctx_stream_end(ctx) || sg_ctx_get_bool(ctx, logged_key, false)) return sg_chunk_pass();
   line l = { 0 };
   line_start(&l, "response", ctx);
   field_int(&l, "status", 200);
@@ -175,7 +182,7 @@ static sg_chunk_result on_chunk(sg_ctx *ctx, sg_value *chunk) {
   const char *model = sg_as_str(sg_map_get(chunk, "model"));
   if (model) field_str(&l, "model", model);
   line_end(&l);
-  sg_ctx_set(ctx, LOGGED_KEY, sg_bool(true));
+  sg_ctx_set(ctx, logged_key, sg_bool(true));
   return sg_chunk_pass();
 }
 SG_STREAM_CHUNK_HOOK(on_chunk)
