@@ -1,5 +1,6 @@
-// Builds the C plugins: every sample-plugins/<name>/plugin.c (with the C PDK,
-// plugin-pdk/c) into sample-plugins/<name>/build/<name>.wasm, skipping what is
+// Builds the C plugins: every sample-plugins/<name>/plugin.c and
+// test/plugins/<name>/plugin.c (with the C PDK, plugin-pdk/c) into
+// <that folder>/build/<name>.wasm, skipping what is
 // up to date. The built .wasm files are committed, so a machine with only
 // Node runs them as they are: without clang (wasm32 target) and lld this says
 // what it skipped and why, and does not fail.
@@ -46,15 +47,16 @@ function listC(dir) {
   return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.c')).map((f) => join(dir, f)) : [];
 }
 
-/** The C plugins of the repo: one per sample-plugins/<name>/plugin.c. */
+/** The C plugins of the repo: one per <plugins folder>/<name>/plugin.c. */
 export function cJobs() {
   const jobs = [];
-  const samples = join(root, 'sample-plugins');
   const kitInputs = [...listC(join(KIT, 'src')), join(KIT, 'include/sandgate.h'), fileURLToPath(import.meta.url)];
-  for (const name of existsSync(samples) ? readdirSync(samples).sort() : []) {
-    const entry = join(samples, name, 'plugin.c');
-    if (!existsSync(entry)) continue;
-    jobs.push({ name, entry, output: join(samples, name, 'build', `${name}.wasm`), inputs: [entry, ...kitInputs] });
+  for (const dir of [join(root, 'sample-plugins'), join(root, 'test/plugins')]) {
+    for (const name of existsSync(dir) ? readdirSync(dir).sort() : []) {
+      const entry = join(dir, name, 'plugin.c');
+      if (!existsSync(entry)) continue;
+      jobs.push({ name, entry, output: join(dir, name, 'build', `${name}.wasm`), inputs: [entry, ...kitInputs] });
+    }
   }
   return jobs;
 }

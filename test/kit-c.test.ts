@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
-import { ROOT } from './helpers/paths.js';
+import { after, before, describe, it } from 'node:test';
+import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { ROOT, testPlugin } from './helpers/paths.js';
 
 const KIT = path.join(ROOT, 'plugin-pdk/c');
 const VECTORS = path.join(ROOT, 'plugin-pdk/conformance/vectors.json');
@@ -46,5 +47,33 @@ describe('C PDK (plugin-pdk/c): conformance vectors and hook runners, natively',
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('C PDK: sg_fail explains the failure (test/plugins/c-fail through the gateway)', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      providers: { mock: { type: 'mock' } },
+      plugins: [{ name: 'c-fail', path: testPlugin('c-fail'), on_error: 'fail-closed' }],
+    });
+  });
+  after(() => gw.close());
+
+  it('a typed response built in C short-circuits the provider', async () => {
+    const r = await gw.post('/v1/chat/completions', CHAT('shout this'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, 'SHOUT THIS');
+    assert.equal(r.json.choices[0].finish_reason, 'stop');
+    assert.equal(r.json.object, 'chat.completion');
+  });
+
+  it('sg_fail logs its message at error level and traps: the call fails as plugin_trap', async () => {
+    const id = 'c-fail-1';
+    const r = await gw.post('/v1/chat/completions', CHAT('fail on purpose'), { 'x-request-id': id });
+    assert.equal(r.status, 500, r.text);
+    assert.equal(r.json.error.code, 'plugin_trap');
+    const said = gw.logs.filter((l) => l.rid === id && l.plugin === 'c-fail' && l.level === 50).map((l) => l.msg);
+    assert.ok(said.includes('plugin failed: deliberate failure: fail on purpose'), `error lines: ${JSON.stringify(said)}`);
   });
 });
