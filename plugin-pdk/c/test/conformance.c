@@ -401,6 +401,128 @@ static void run_hooks(void) {
   check(!bad && error && strstr(error, "256"), "nesting", "300 levels are refused, naming the bound");
 }
 
+/* The output, decoded, equals this JSON (keys in order; {"$bin": hex} for bin). */
+static void check_output_json(const char *test, const char *json) {
+  js = json;
+  sg_value *want = json_value();
+  const char *error = 0;
+  sg_value *got = host_output.len ? sg_try_decode(host_output.data, host_output.len, &error) : 0;
+  int ok = got && strict_equal(got, want);
+  check(ok, test, json);
+  if (!ok) print_hex("got ", &host_output);
+}
+
+static sg_buf packed(const char *json) {
+  js = json;
+  sg_buf b = { 0 };
+  sg_encode(&b, json_value());
+  return b;
+}
+
+static sg_pre_result pre_rewrites(sg_ctx *ctx, sg_http_request *req) {
+  (void)ctx;
+  req->method = "PUT";
+  req->path = "/v2/x";
+  sg_req_set_query(req, "a", "1");
+  sg_req_remove_query(req, "b");
+  sg_req_remove_header(req, "X-A");
+  sg_req_set_body(req, "hi", 2);
+  return sg_pre_continue();
+}
+
+static sg_post_result post_rewrites(sg_ctx *ctx, sg_http_request *req, sg_http_response *resp) {
+  (void)ctx; (void)req;
+  check(is(sg_resp_header(resp, "Content-Type"), "application/json"), "transport-post patch", "response header read");
+  resp->status = 201;
+  sg_resp_set_header(resp, "X-Out", "yes");
+  sg_resp_set_body(resp, "ok", 2);
+  return sg_post_continue();
+}
+
+static sg_init_result init_refuses(const sg_value *config, const char *name) {
+  (void)config; (void)name;
+  return sg_init_error("bad config: x must be a number");
+}
+
+static sg_llm_result post_llm_replaces(sg_ctx *ctx, sg_llm_response *response, sg_llm_error *error) {
+  (void)ctx; (void)error;
+  sg_llm_response_set_content(response, 0, "replaced");
+  return sg_llm_continue(); /* edited in place: sent back */
+}
+
+static sg_llm_result post_llm_recovers(sg_ctx *ctx, sg_llm_response *response, sg_llm_error *error) {
+  (void)ctx; (void)response; (void)error;
+  return sg_llm_respond(sg_llm_response_new("m", "recovered"));
+}
+
+static sg_llm_result post_llm_turns_into_error(sg_ctx *ctx, sg_llm_response *response, sg_llm_error *error) {
+  (void)ctx; (void)response; (void)error;
+  sg_llm_error *e = sg_llm_error_new("no");
+  e->allow_fallbacks = 0;
+  return sg_llm_fail(e);
+}
+
+static sg_chunk_result chunk_drops(sg_ctx *ctx, sg_value *chunk) { (void)ctx; (void)chunk; return sg_chunk_drop(); }
+static sg_chunk_result chunk_errors(sg_ctx *ctx, sg_value *chunk) { (void)ctx; (void)chunk; return sg_chunk_error("stop", 0, 0); }
+
+static sg_interceptor_result intercepts(sg_ctx *ctx, sg_interceptor_request *req) {
+  check(is(req->url, "/v1/chat/completions") && is(sg_as_str(sg_map_get(req->headers, "x-a")), "1"), "interceptor", "url and headers read");
+  sg_ctx_set_str(ctx, "legacy.url", req->url);
+  sg_map_set(req->headers, "x-legacy", sg_str("yes"));
+  sg_map_set(req->body, "extra", sg_int(1));
+  return sg_interceptor_continue();
+}
+
+static sg_interceptor_result intercept_refuses(sg_ctx *ctx, sg_interceptor_request *req) {
+  (void)ctx; (void)req;
+  return sg_interceptor_error("no key", 401, "unauthorized");
+}
+
+static void run_more_hooks(void) {
+  sg_buf in = vector_bytes("transport-pre-input");
+  call_with_input(&in); sg_arena_keep(); sg_run_transport_pre(pre_rewrites);
+  check_output_json("transport-pre patch", "{\"req\":{\"method\":\"PUT\",\"path\":\"/v2/x\",\"headers\":{\"x-a\":null},\"query\":{\"a\":\"1\",\"b\":null},\"body\":{\"$bin\":\"6869\"}}}");
+
+  in = packed("{\"ctx\":{},\"req\":{\"method\":\"GET\",\"path\":\"/\",\"query\":{},\"headers\":{}},\"resp\":{\"status\":200,\"headers\":{\"content-type\":\"application/json\"}}}");
+  call_with_input(&in); sg_arena_keep(); sg_run_transport_post(post_rewrites);
+  check_output_json("transport-post patch", "{\"resp\":{\"status\":201,\"headers\":{\"x-out\":\"yes\"},\"body\":{\"$bin\":\"6f6b\"}}}");
+
+  in = vector_bytes("init-input");
+  call_with_input(&in); sg_arena_keep(); sg_run_init(init_refuses);
+  check_output_json("init refuses", "{\"error\":\"bad config: x must be a number\"}");
+
+  in = packed("{}");
+  call_with_input(&in); sg_arena_keep(); sg_run_get_name("my-plugin");
+  check_output_json("get_name", "\"my-plugin\"");
+
+  in = vector_bytes("llm-post-input-response");
+  call_with_input(&in); sg_arena_keep(); sg_run_post_llm(post_llm_replaces);
+  const char *error = 0;
+  sg_value *out = host_output.len ? sg_try_decode(host_output.data, host_output.len, &error) : 0;
+  sg_value *resp = sg_map_get(out, "response");
+  check(resp && is(sg_llm_response_content(sg_llm_response_from(resp), 0), "replaced") &&
+        is(sg_as_str(sg_map_get(resp, "id")), "chatcmpl-123") && sg_map_get(resp, "usage"),
+        "llm-post edit in place", "the whole response sent back, untouched keys kept");
+  call_with_input(&in); sg_arena_keep(); sg_run_post_llm(post_llm_turns_into_error);
+  check_output_json("llm-post to error", "{\"error\":{\"message\":\"no\",\"allow_fallbacks\":false}}");
+
+  in = vector_bytes("llm-post-input-error-nil-fallbacks");
+  call_with_input(&in); sg_arena_keep(); sg_run_post_llm(post_llm_recovers);
+  check_output_json("llm-post recovers", "{\"response\":{\"id\":\"chatcmpl-plugin\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"recovered\"},\"finish_reason\":\"stop\"}]}}");
+
+  in = vector_bytes("chunk-input");
+  call_with_input(&in); sg_arena_keep(); sg_run_stream_chunk(chunk_drops);
+  check_output_json("chunk drop", "{\"drop\":true}");
+  call_with_input(&in); sg_arena_keep(); sg_run_stream_chunk(chunk_errors);
+  check_output_json("chunk error", "{\"error\":{\"message\":\"stop\"}}");
+
+  in = packed("{\"ctx\":{},\"url\":\"/v1/chat/completions\",\"headers\":{\"x-a\":\"1\"},\"body\":{\"model\":\"m\"}}");
+  call_with_input(&in); sg_arena_keep(); sg_run_transport_interceptor(intercepts);
+  check_output_json("interceptor", "{\"ctx\":{\"legacy.url\":\"/v1/chat/completions\"},\"headers\":{\"x-a\":\"1\",\"x-legacy\":\"yes\"},\"body\":{\"model\":\"m\",\"extra\":1}}");
+  call_with_input(&in); sg_arena_keep(); sg_run_transport_interceptor(intercept_refuses);
+  check_output_json("interceptor error", "{\"error\":{\"message\":\"no key\",\"status\":401,\"code\":\"unauthorized\"}}");
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) { fprintf(stderr, "usage: conformance <vectors.json>\n"); return 2; }
   FILE *f = fopen(argv[1], "rb");
@@ -416,6 +538,8 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < vectors->as.a.len; i++) check_vector(vectors->as.a.items[i]);
   sg_arena_keep();
   run_hooks();
+  sg_arena_keep();
+  run_more_hooks();
   printf("%s %d checks, %d failed, %u vectors\n", failures ? "FAILED" : "ok", checks, failures, vectors->as.a.len);
   return failures ? 1 : 0;
 }
