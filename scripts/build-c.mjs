@@ -28,6 +28,8 @@ export const C_FLAGS = [
   '-std=c11', '-Wall', '-Wextra', '-Werror',
   '-fuse-ld=lld',
   '-Wl,--no-entry',       // a reactor: no main, the host calls the exports (ABI.md §7.3)
+  '-Wl,--stack-first',    // the stack below the data: an overflow traps instead of overwriting globals
+  '-Wl,-z,stack-size=262144', // 256 KiB: the kit's decoder recurses once per nesting level (at most 256)
   '-Wl,--strip-all',
   `-I${relative(root, join(KIT, 'include'))}`,
 ];

@@ -3,7 +3,7 @@
  *
  * Freestanding: no libc. Build a plugin with
  *   clang --target=wasm32-unknown-unknown -O2 -nostdlib -mbulk-memory \
- *     -fuse-ld=lld -Wl,--no-entry -Wl,--strip-all \
+ *     -fuse-ld=lld -Wl,--no-entry -Wl,--stack-first -Wl,-z,stack-size=262144 -Wl,--strip-all \
  *     -I plugin-pdk/c/include -o plugin.wasm plugin.c plugin-pdk/c/src/[a-z]*.c
  *
  * Memory: everything the PDK hands you, and everything you sg_alloc, lives in
