@@ -13,7 +13,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,13 +34,26 @@ export const C_FLAGS = [
   `-I${relative(root, join(KIT, 'include'))}`,
 ];
 
+/**
+ * PATH without any folder holding a `wasm-opt`: clang runs the first wasm-opt
+ * it finds after linking (under npm that is binaryen's, from AssemblyScript,
+ * in node_modules/.bin), without --enable-bulk-memory, which then refuses
+ * the module. The kit's output needs no second optimiser.
+ */
+function pathWithoutWasmOpt() {
+  const dirs = (process.env.PATH ?? '').split(delimiter);
+  return dirs.filter((d) => d && !existsSync(join(d, 'wasm-opt'))).join(delimiter);
+}
+
 /** A clang that targets wasm32 and links with lld, or undefined (the reason in `why`). */
 export function findWasmClang() {
   for (const cc of ['clang', 'clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang-15', 'clang-14']) {
     const probe = spawnSync(cc, ['--print-targets'], { encoding: 'utf8' });
     if (probe.status !== 0) continue;
     if (!/wasm32/.test(probe.stdout)) continue;
-    return { cc };
+    // by absolute path: the build runs with a PATH that may no longer hold it (pathWithoutWasmOpt)
+    const dir = (process.env.PATH ?? '').split(delimiter).find((d) => d && existsSync(join(d, cc)));
+    return { cc: dir ? join(dir, cc) : cc };
   }
   return { why: 'no clang with the wasm32 target on PATH (Debian: apt-get install clang lld)' };
 }
@@ -86,7 +99,7 @@ export function buildC({ force = false, log = console.log } = {}) {
     mkdirSync(dirname(job.output), { recursive: true });
     const tmp = `${job.output}.${process.pid}.tmp`;
     const args = [...C_FLAGS, '-o', relative(root, tmp), relative(root, job.entry), ...listC(join(KIT, 'src')).map((f) => relative(root, f))];
-    const run = spawnSync(clang.cc, args, { cwd: root, encoding: 'utf8' });
+    const run = spawnSync(clang.cc, args, { cwd: root, encoding: 'utf8', env: { ...process.env, PATH: pathWithoutWasmOpt() } });
     if (run.status !== 0) {
       throw new Error(`${clang.cc} ${args.join(' ')}\n${run.stderr || run.error?.message || `exit ${run.status}`}`);
     }
