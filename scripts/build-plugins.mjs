@@ -177,3 +177,14 @@ try {
   console.error(`build-plugins: FAILED ${err.message ?? err}`);
   process.exit(1);
 }
+
+// ---- C plugins (sample-plugins/<name>/plugin.c): scripts/build-c.mjs, which skips them, saying why, without clang
+{
+  const { buildC } = await import('./build-c.mjs');
+  try {
+    buildC({ force });
+  } catch (err) {
+    console.error(`build-plugins: FAILED (C)\n${err.message ?? err}`);
+    process.exit(1);
+  }
+}
