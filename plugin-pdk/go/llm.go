@@ -429,6 +429,8 @@ type LlmError struct {
 	Model    string
 	// AllowFallbacks: nil = fallbacks allowed; false = stop here.
 	AllowFallbacks *bool
+
+	nilFallbacks bool // allow_fallbacks arrived as nil: written back as nil
 }
 
 // Bool returns a pointer to b (for LlmError.AllowFallbacks).
@@ -459,7 +461,9 @@ func decodeLlmError(rd *reader) *LlmError {
 		case "model":
 			e.Model = rd.str()
 		case "allow_fallbacks":
-			if !rd.tryNil() {
+			if rd.tryNil() {
+				e.nilFallbacks = true
+			} else {
 				e.AllowFallbacks = Bool(rd.bool())
 			}
 		default:
@@ -491,6 +495,10 @@ func (e *LlmError) encode(w *writer) {
 	if e.AllowFallbacks != nil {
 		w.str("allow_fallbacks")
 		w.boolean(*e.AllowFallbacks)
+		k++
+	} else if e.nilFallbacks {
+		w.str("allow_fallbacks")
+		w.nil()
 		k++
 	}
 	field("provider", e.Provider)

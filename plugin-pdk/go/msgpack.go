@@ -1,9 +1,9 @@
 package pdk
 
 import (
-	"encoding/binary"
-	"fmt"
+	"errors"
 	"math"
+	"strconv"
 )
 
 // The kit's own MessagePack codec. Hand-written (no module to fetch) because
@@ -24,13 +24,13 @@ type reader struct {
 	pos int
 }
 
-func (r *reader) fail(format string, args ...any) {
-	panic(fmt.Sprintf("sandgate pdk: msgpack at byte %d: %s", r.pos, fmt.Sprintf(format, args...)))
+func (r *reader) fail(msg string) {
+	panic("sandgate pdk: msgpack at byte " + itoa(r.pos) + ": " + msg)
 }
 
 func (r *reader) need(n int) {
 	if n < 0 || len(r.b)-r.pos < n {
-		r.fail("the data ends inside a value (%d more bytes needed)", n)
+		r.fail("the data ends inside a value (" + itoa(n) + " more bytes needed)")
 	}
 }
 
@@ -48,8 +48,8 @@ func (r *reader) take(n int) []byte {
 	return s
 }
 
-func (r *reader) u16() int { return int(binary.BigEndian.Uint16(r.take(2))) }
-func (r *reader) u32() int { return int(binary.BigEndian.Uint32(r.take(4))) }
+func (r *reader) u16() int { return int(be16(r.take(2))) }
+func (r *reader) u32() int { return int(be32(r.take(4))) }
 
 func (r *reader) peek() byte {
 	r.need(1)
@@ -79,7 +79,7 @@ func (r *reader) mapHeader() int {
 		return 0
 	}
 	r.pos--
-	r.fail("expected a map, got type byte 0x%02x", c)
+	r.fail("expected a map, got type byte " + hexByte(c))
 	return 0
 }
 
@@ -97,7 +97,7 @@ func (r *reader) arrayHeader() int {
 		return 0
 	}
 	r.pos--
-	r.fail("expected an array, got type byte 0x%02x", c)
+	r.fail("expected an array, got type byte " + hexByte(c))
 	return 0
 }
 
@@ -112,7 +112,7 @@ func (r *reader) str() string {
 	case nil:
 		return ""
 	}
-	r.fail("expected a string, got %T", v)
+	r.fail("expected a string, got " + typeName(v))
 	return ""
 }
 
@@ -122,7 +122,7 @@ func (r *reader) key() string {
 	if (c >= 0xa0 && c <= 0xbf) || c == 0xd9 || c == 0xda || c == 0xdb {
 		return r.value(0).(string)
 	}
-	r.fail("expected a string map key, got type byte 0x%02x", c)
+	r.fail("expected a string map key, got type byte " + hexByte(c))
 	return ""
 }
 
@@ -135,7 +135,7 @@ func (r *reader) int() int64 {
 	if n, ok := AsInt(v); ok {
 		return n
 	}
-	r.fail("expected an integer, got %v", v)
+	r.fail("expected an integer, got " + typeName(v))
 	return 0
 }
 
@@ -163,7 +163,7 @@ func (r *reader) skip() { r.value(0) }
 // value decodes one value of any type.
 func (r *reader) value(depth int) Value {
 	if depth > maxDepth {
-		r.fail("nesting deeper than %d levels", maxDepth)
+		r.fail("nesting deeper than " + itoa(maxDepth) + " levels")
 	}
 	c := r.byte1()
 	switch {
@@ -192,9 +192,9 @@ func (r *reader) value(depth int) Value {
 	case 0xc6:
 		return cloneBytes(r.take(r.u32()))
 	case 0xca:
-		return float64(math.Float32frombits(binary.BigEndian.Uint32(r.take(4))))
+		return float64(math.Float32frombits(be32(r.take(4))))
 	case 0xcb:
-		return math.Float64frombits(binary.BigEndian.Uint64(r.take(8)))
+		return math.Float64frombits(be64(r.take(8)))
 	case 0xcc:
 		return int64(r.byte1())
 	case 0xcd:
@@ -202,7 +202,7 @@ func (r *reader) value(depth int) Value {
 	case 0xce:
 		return int64(r.u32())
 	case 0xcf:
-		u := binary.BigEndian.Uint64(r.take(8))
+		u := be64(r.take(8))
 		if u > math.MaxInt64 {
 			return u
 		}
@@ -214,7 +214,7 @@ func (r *reader) value(depth int) Value {
 	case 0xd2:
 		return int64(int32(uint32(r.u32())))
 	case 0xd3:
-		return int64(binary.BigEndian.Uint64(r.take(8)))
+		return int64(be64(r.take(8)))
 	case 0xd9:
 		return string(r.take(int(r.byte1())))
 	case 0xda:
@@ -231,10 +231,10 @@ func (r *reader) value(depth int) Value {
 		return r.mapBody(r.u32(), depth)
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xc7, 0xc8, 0xc9:
 		r.pos--
-		r.fail("extension types (0x%02x) are not part of the ABI", c)
+		r.fail("extension types (" + hexByte(c) + ") are not part of the ABI")
 	}
 	r.pos--
-	r.fail("0x%02x is not a MessagePack type byte", c)
+	r.fail(hexByte(c) + " is not a MessagePack type byte")
 	return nil
 }
 
@@ -250,7 +250,7 @@ func (r *reader) mapBody(n, depth int) *Map {
 
 func (r *reader) arrayBody(n, depth int) []Value {
 	if n > len(r.b)-r.pos { // every element takes at least one byte
-		r.fail("an array announces %d elements but only %d bytes follow", n, len(r.b)-r.pos)
+		r.fail("an array announces " + itoa(n) + " elements but only " + itoa(len(r.b)-r.pos) + " bytes follow")
 	}
 	a := make([]Value, n)
 	for i := range a {
@@ -270,13 +270,14 @@ func cloneBytes(b []byte) []byte {
 func Decode(b []byte) (v Value, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
+			s, _ := p.(string)
+			err = errors.New(s)
 		}
 	}()
 	r := &reader{b: b}
 	v = r.value(0)
 	if r.pos != len(b) {
-		return nil, fmt.Errorf("sandgate pdk: one value ends at byte %d but %d more byte(s) follow", r.pos, len(b)-r.pos)
+		return nil, errors.New("sandgate pdk: one value ends at byte " + itoa(r.pos) + " but " + itoa(len(b)-r.pos) + " more byte(s) follow")
 	}
 	return v, nil
 }
@@ -319,13 +320,13 @@ func (w *writer) int(n int64) {
 		w.u32(0xd2, int(n))
 	default:
 		w.b = append(w.b, 0xd3)
-		w.b = binary.BigEndian.AppendUint64(w.b, uint64(n))
+		w.b = appendBE64(w.b, uint64(n))
 	}
 }
 
 func (w *writer) float(f float64) {
 	w.b = append(w.b, 0xcb)
-	w.b = binary.BigEndian.AppendUint64(w.b, math.Float64bits(f))
+	w.b = appendBE64(w.b, math.Float64bits(f))
 }
 
 func (w *writer) str(s string) {
@@ -412,7 +413,7 @@ func (w *writer) value(v Value) {
 	case uint64:
 		if x > math.MaxInt64 {
 			w.b = append(w.b, 0xcf)
-			w.b = binary.BigEndian.AppendUint64(w.b, x)
+			w.b = appendBE64(w.b, x)
 		} else {
 			w.int(int64(x))
 		}
@@ -453,7 +454,7 @@ func (w *writer) value(v Value) {
 			w.str(e)
 		}
 	default:
-		panic(fmt.Sprintf("sandgate pdk: cannot encode a %T as MessagePack (use nil, bool, int64, float64, string, []byte, []pdk.Value or *pdk.Map)", v))
+		panic("sandgate pdk: cannot encode a " + typeName(v) + " as MessagePack (use nil, bool, int64, float64, string, []byte, []pdk.Value or *pdk.Map)")
 	}
 }
 
@@ -479,4 +480,44 @@ func (w *writer) endMapAny(at, n int) {
 		return
 	}
 	w.b[at+1], w.b[at+2] = byte(n>>8), byte(n)
+}
+
+// The kit avoids fmt: it would add its weight to every plugin's module.
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func hexByte(c byte) string {
+	const digits = "0123456789abcdef"
+	return "0x" + string([]byte{digits[c>>4], digits[c&15]})
+}
+
+func typeName(v Value) string {
+	switch v.(type) {
+	case nil:
+		return "nil"
+	case bool:
+		return "bool"
+	case int64, uint64, int, int32:
+		return "integer"
+	case float64, float32:
+		return "float"
+	case string:
+		return "string"
+	case []byte:
+		return "bin"
+	case []Value:
+		return "array"
+	case *Map:
+		return "map"
+	}
+	return "a Go value of another type"
+}
+
+// Big-endian helpers (encoding/binary would pull reflect into every plugin).
+func be16(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+func be64(b []byte) uint64 { return uint64(be32(b[:4]))<<32 | uint64(be32(b[4:8])) }
+func appendBE64(b []byte, v uint64) []byte {
+	return append(b, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
