@@ -127,8 +127,8 @@ func TestTypedPostLlmInputReencodesCanonically(t *testing.T) {
 			var ctx *Context
 			var resp *LlmResponse
 			var respBytes []byte
-			envelope(b, func(rd *reader, key string) {
-				switch key {
+			envelope(b, func(rd *reader, key []byte) {
+				switch string(key) {
 				case "ctx":
 					ctx = decodeCtx(rd)
 				case "response":
@@ -148,7 +148,7 @@ func TestTypedPostLlmInputReencodesCanonically(t *testing.T) {
 			w := &writer{}
 			w.mapHeader(2)
 			w.str("ctx")
-			w.strMap(ctx.values)
+			w.strMap(ctx.all())
 			w.str("response")
 			resp.encode(w)
 			if !bytes.Equal(w.b, want) {
@@ -233,5 +233,33 @@ func TestTypedEnvelopesReencodeToTheVectors(t *testing.T) {
 	}
 	if out := HandlePreLlm(bytesOf("llm-pre-input"), func(ctx *Context, req *LlmRequest) (*LlmResponse, error) { return nil, nil }); out != nil {
 		t.Errorf("an unchanged pre_llm_hook answered %x", out)
+	}
+
+	// Messages read but not changed: nothing; changed in place: sent back whole.
+	if out := HandlePreLlm(bytesOf("llm-pre-input"), func(ctx *Context, req *LlmRequest) (*LlmResponse, error) {
+		if req.LastUserText() == "" {
+			t.Error("no user message decoded")
+		}
+		return nil, nil
+	}); out != nil {
+		t.Errorf("messages read, not changed, answered %x", out)
+	}
+	out := HandlePreLlm(bytesOf("llm-pre-input"), func(ctx *Context, req *LlmRequest) (*LlmResponse, error) {
+		ms := req.Messages()
+		ms[len(ms)-1].SetText("changed")
+		return nil, nil
+	})
+	v, err := Decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqPatch, _ := v.(*Map).Get("req")
+	msgs, _ := reqPatch.(*Map).Get("messages")
+	list, _ := msgs.([]Value)
+	if len(list) == 0 {
+		t.Fatalf("no messages in %v", toJSON(v))
+	}
+	if c, _ := list[len(list)-1].(*Map).Get("content"); c != "changed" {
+		t.Errorf("last message sent back as %v", toJSON(list[len(list)-1]))
 	}
 }

@@ -19,15 +19,19 @@ const (
 //	ctx.Set("auth.user", "alice")
 //	user, _ := ctx.GetString("auth.user")
 type Context struct {
-	values *Map
-	patch  *Map // keys set in this call; nil value = deleted
+	raw    []byte // the input's ctx map: a key is decoded only when read
+	values *Map   // all of it, decoded on first need
+	patch  Map    // keys set in this call; nil value = deleted
 }
 
-func newContext(values *Map) *Context {
-	if values == nil {
-		values = NewMap()
+func newContext(raw []byte) *Context { return &Context{raw: raw} }
+
+// all decodes the whole input context (once).
+func (c *Context) all() *Map {
+	if c.values == nil {
+		c.values = decodeMap(c.raw)
 	}
-	return &Context{values: values, patch: NewMap()}
+	return c.values
 }
 
 // Get returns the value under key and whether it is there.
@@ -35,7 +39,10 @@ func (c *Context) Get(key string) (Value, bool) {
 	if v, ok := c.patch.Get(key); ok {
 		return v, v != nil
 	}
-	return c.values.Get(key)
+	if c.values != nil {
+		return c.values.Get(key)
+	}
+	return lookup(c.raw, key, false)
 }
 
 // GetString returns the value under key if it is a string.
@@ -67,13 +74,13 @@ func (c *Context) Has(key string) bool {
 // Keys lists the keys that have a value, input order first.
 func (c *Context) Keys() []string {
 	var keys []string
-	for _, k := range c.values.Keys() {
+	for _, k := range c.all().Keys() {
 		if c.Has(k) {
 			keys = append(keys, k)
 		}
 	}
 	for _, k := range c.patch.Keys() {
-		if !c.values.Has(k) && c.Has(k) {
+		if !c.all().Has(k) && c.Has(k) {
 			keys = append(keys, k)
 		}
 	}

@@ -83,20 +83,31 @@ func isNil(err error) bool {
 }
 
 // envelope walks the top-level map of an input envelope.
-func envelope(input []byte, field func(rd *reader, key string)) {
+// (key is a view of the input: switch on string(key) allocates nothing.)
+func envelope(input []byte, field func(rd *reader, key []byte)) {
 	if len(input) == 0 {
 		return
 	}
 	rd := &reader{b: input}
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		field(rd, rd.key())
+		field(rd, rd.keyBytes())
 	}
 }
 
-func decodeCtx(rd *reader) *Context {
-	m, _ := rd.value(0).(*Map)
-	return newContext(m)
+func decodeCtx(rd *reader) *Context { return newContext(rd.span()) }
+
+// outBuf is the output buffer reused across Run* calls (the host copies an
+// output at once); Handle* called directly write into a fresh buffer.
+var outBuf []byte
+
+// send writes a Run* call's output and keeps its buffer for the next call.
+func send(out []byte) int32 {
+	writeOutput(out)
+	if cap(out) > cap(outBuf) {
+		outBuf = out[:0]
+	}
+	return 0
 }
 
 // output collects an output envelope; done returns nil when it is empty.
@@ -106,12 +117,12 @@ type output struct {
 	k  int
 }
 
-func newOutput(ctx *Context) *output {
-	o := &output{}
+func newOutput(ctx *Context, buf []byte) *output {
+	o := &output{w: writer{b: buf}}
 	o.at = o.w.beginMap()
 	if ctx != nil && ctx.Changed() {
 		o.w.str("ctx")
-		o.w.strMap(ctx.patch)
+		o.w.strMap(&ctx.patch)
 		o.k++
 	}
 	return o
@@ -129,8 +140,8 @@ func (o *output) done() []byte {
 func HandleInit(input []byte, fn InitHandler) []byte {
 	var config Value
 	var name string
-	envelope(input, func(rd *reader, key string) {
-		switch key {
+	envelope(input, func(rd *reader, key []byte) {
+		switch string(key) {
 		case "config":
 			config = rd.value(0)
 		case "name":
@@ -140,7 +151,7 @@ func HandleInit(input []byte, fn InitHandler) []byte {
 		}
 	})
 	opts, err := fn(config, name)
-	o := newOutput(nil)
+	o := newOutput(nil, nil)
 	if !isNil(err) {
 		o.w.str("error")
 		o.w.str(err.Error())
@@ -175,11 +186,16 @@ func RunGetName(name string) int32 { writeOutput(Encode(name)); return 0 }
 func RunCleanup(fn func()) int32 { fn(); return 0 }
 
 // HandleTransportPre runs an http_transport_pre_hook handler on its input.
+// It returns the output bytes (nil: continue, nothing changed).
 func HandleTransportPre(input []byte, fn TransportPreHandler) []byte {
+	return handleTransportPre(input, fn, nil)
+}
+
+func handleTransportPre(input []byte, fn TransportPreHandler, buf []byte) []byte {
 	var ctx *Context
 	var req *HttpRequest
-	envelope(input, func(rd *reader, key string) {
-		switch key {
+	envelope(input, func(rd *reader, key []byte) {
+		switch string(key) {
 		case "ctx":
 			ctx = decodeCtx(rd)
 		case "req":
@@ -195,7 +211,7 @@ func HandleTransportPre(input []byte, fn TransportPreHandler) []byte {
 		req = decodeHttpRequest(&reader{b: []byte{0x80}})
 	}
 	resp, err := fn(ctx, req)
-	o := newOutput(ctx)
+	o := newOutput(ctx, buf)
 	switch {
 	case !isNil(err):
 		o.w.str("error")
@@ -219,17 +235,21 @@ func HandleTransportPre(input []byte, fn TransportPreHandler) []byte {
 
 // RunTransportPre is the body of the `http_transport_pre_hook` export.
 func RunTransportPre(fn TransportPreHandler) int32 {
-	writeOutput(HandleTransportPre(readInput(), fn))
-	return 0
+	return send(handleTransportPre(readInput(), fn, outBuf[:0]))
 }
 
 // HandleTransportPost runs an http_transport_post_hook handler on its input.
+// It returns the output bytes (nil: continue, nothing changed).
 func HandleTransportPost(input []byte, fn TransportPostHandler) []byte {
+	return handleTransportPost(input, fn, nil)
+}
+
+func handleTransportPost(input []byte, fn TransportPostHandler, buf []byte) []byte {
 	var ctx *Context
 	var req *HttpRequest
 	var resp *HttpResponse
-	envelope(input, func(rd *reader, key string) {
-		switch key {
+	envelope(input, func(rd *reader, key []byte) {
+		switch string(key) {
 		case "ctx":
 			ctx = decodeCtx(rd)
 		case "req":
@@ -250,7 +270,7 @@ func HandleTransportPost(input []byte, fn TransportPostHandler) []byte {
 		resp = decodeHttpResponse(&reader{b: []byte{0x81, 0xa6, 's', 't', 'a', 't', 'u', 's', 0xcc, 200}})
 	}
 	err := fn(ctx, req, resp)
-	o := newOutput(ctx)
+	o := newOutput(ctx, buf)
 	if !isNil(err) {
 		o.w.str("error")
 		toHookError(err).encode(&o.w)
@@ -269,17 +289,21 @@ func HandleTransportPost(input []byte, fn TransportPostHandler) []byte {
 
 // RunTransportPost is the body of the `http_transport_post_hook` export.
 func RunTransportPost(fn TransportPostHandler) int32 {
-	writeOutput(HandleTransportPost(readInput(), fn))
-	return 0
+	return send(handleTransportPost(readInput(), fn, outBuf[:0]))
 }
 
 // HandleStreamChunk runs an http_transport_stream_chunk_hook handler on its input.
+// It returns the output bytes (nil: continue, nothing changed).
 func HandleStreamChunk(input []byte, fn StreamChunkHandler) []byte {
+	return handleStreamChunk(input, fn, nil)
+}
+
+func handleStreamChunk(input []byte, fn StreamChunkHandler, buf []byte) []byte {
 	var ctx *Context
 	var chunk *Map
 	var chunkBytes []byte
-	envelope(input, func(rd *reader, key string) {
-		switch key {
+	envelope(input, func(rd *reader, key []byte) {
+		switch string(key) {
 		case "ctx":
 			ctx = decodeCtx(rd)
 		case "chunk":
@@ -297,7 +321,7 @@ func HandleStreamChunk(input []byte, fn StreamChunkHandler) []byte {
 		chunk = NewMap()
 	}
 	drop, err := fn(ctx, chunk)
-	o := newOutput(ctx)
+	o := newOutput(ctx, buf)
 	switch {
 	case !isNil(err):
 		o.w.str("error")
@@ -323,16 +347,18 @@ func HandleStreamChunk(input []byte, fn StreamChunkHandler) []byte {
 
 // RunStreamChunk is the body of the `http_transport_stream_chunk_hook` export.
 func RunStreamChunk(fn StreamChunkHandler) int32 {
-	writeOutput(HandleStreamChunk(readInput(), fn))
-	return 0
+	return send(handleStreamChunk(readInput(), fn, outBuf[:0]))
 }
 
 // HandlePreLlm runs a pre_llm_hook (or legacy pre_hook) handler on its input.
-func HandlePreLlm(input []byte, fn PreLlmHandler) []byte {
+// It returns the output bytes (nil: continue, nothing changed).
+func HandlePreLlm(input []byte, fn PreLlmHandler) []byte { return handlePreLlm(input, fn, nil) }
+
+func handlePreLlm(input []byte, fn PreLlmHandler, buf []byte) []byte {
 	var ctx *Context
 	var req *LlmRequest
-	envelope(input, func(rd *reader, key string) {
-		switch key {
+	envelope(input, func(rd *reader, key []byte) {
+		switch string(key) {
 		case "ctx":
 			ctx = decodeCtx(rd)
 		case "req":
@@ -348,7 +374,7 @@ func HandlePreLlm(input []byte, fn PreLlmHandler) []byte {
 		req = decodeLlmRequest(&reader{b: []byte{0x80}})
 	}
 	resp, err := fn(ctx, req)
-	o := newOutput(ctx)
+	o := newOutput(ctx, buf)
 	switch {
 	case !isNil(err):
 		o.w.str("error")
@@ -371,16 +397,19 @@ func HandlePreLlm(input []byte, fn PreLlmHandler) []byte {
 }
 
 // RunPreLlm is the body of the `pre_llm_hook` export (and of legacy `pre_hook`).
-func RunPreLlm(fn PreLlmHandler) int32 { writeOutput(HandlePreLlm(readInput(), fn)); return 0 }
+func RunPreLlm(fn PreLlmHandler) int32 { return send(handlePreLlm(readInput(), fn, outBuf[:0])) }
 
 // HandlePostLlm runs a post_llm_hook (or legacy post_hook) handler on its input.
-func HandlePostLlm(input []byte, fn PostLlmHandler) []byte {
+// It returns the output bytes (nil: continue, nothing changed).
+func HandlePostLlm(input []byte, fn PostLlmHandler) []byte { return handlePostLlm(input, fn, nil) }
+
+func handlePostLlm(input []byte, fn PostLlmHandler, buf []byte) []byte {
 	var ctx *Context
 	var resp *LlmResponse
 	var llmErr *LlmError
 	var respBytes, errBytes []byte
-	envelope(input, func(rd *reader, key string) {
-		switch key {
+	envelope(input, func(rd *reader, key []byte) {
+		switch string(key) {
 		case "ctx":
 			ctx = decodeCtx(rd)
 		case "response":
@@ -403,7 +432,7 @@ func HandlePostLlm(input []byte, fn PostLlmHandler) []byte {
 		ctx = newContext(nil)
 	}
 	outResp, err := fn(ctx, resp, llmErr)
-	o := newOutput(ctx)
+	o := newOutput(ctx, buf)
 	// put writes a field unless it re-encodes to the bytes it came as.
 	put := func(key string, encode func(w *writer), was []byte) {
 		mark := len(o.w.b)
@@ -435,7 +464,7 @@ func HandlePostLlm(input []byte, fn PostLlmHandler) []byte {
 }
 
 // RunPostLlm is the body of the `post_llm_hook` export (and of legacy `post_hook`).
-func RunPostLlm(fn PostLlmHandler) int32 { writeOutput(HandlePostLlm(readInput(), fn)); return 0 }
+func RunPostLlm(fn PostLlmHandler) int32 { return send(handlePostLlm(readInput(), fn, outBuf[:0])) }
 
 // InterceptorRequest is the legacy transport_interceptor's view of a request
 // (ABI.md §5.6): the URL, the whole header map and the JSON body parsed.
@@ -456,19 +485,24 @@ func (r *InterceptorRequest) SetHeader(name, value string) { r.headers.set(name,
 func (r *InterceptorRequest) RemoveHeader(name string) { r.headers.remove(name) }
 
 // HandleTransportInterceptor runs a legacy transport_interceptor handler on its input.
+// It returns the output bytes (nil: continue, nothing changed).
 func HandleTransportInterceptor(input []byte, fn InterceptorHandler) []byte {
+	return handleTransportInterceptor(input, fn, nil)
+}
+
+func handleTransportInterceptor(input []byte, fn InterceptorHandler, buf []byte) []byte {
 	var ctx *Context
 	req := &InterceptorRequest{}
-	var headers *Map
+	var headers []byte
 	var bodyBytes []byte
-	envelope(input, func(rd *reader, key string) {
-		switch key {
+	envelope(input, func(rd *reader, key []byte) {
+		switch string(key) {
 		case "ctx":
 			ctx = decodeCtx(rd)
 		case "url":
 			req.URL = rd.str()
 		case "headers":
-			headers, _ = rd.value(0).(*Map)
+			headers = rd.span()
 		case "body":
 			start := rd.pos
 			req.Body, _ = rd.value(0).(*Map)
@@ -482,14 +516,14 @@ func HandleTransportInterceptor(input []byte, fn InterceptorHandler) []byte {
 	}
 	req.headers = newHeaderMap(headers, true)
 	err := fn(ctx, req)
-	o := newOutput(ctx)
+	o := newOutput(ctx, buf)
 	if !isNil(err) {
 		o.w.str("error")
 		toHookError(err).encode(&o.w)
 		o.k++
 		return o.done()
 	}
-	if req.headers.patch.Len() > 0 { // the interceptor replaces all headers
+	if req.headers.changed() { // the interceptor replaces all headers
 		o.w.str("headers")
 		o.w.value(req.headers.all())
 		o.k++
@@ -510,6 +544,5 @@ func HandleTransportInterceptor(input []byte, fn InterceptorHandler) []byte {
 
 // RunTransportInterceptor is the body of the legacy `transport_interceptor` export.
 func RunTransportInterceptor(fn InterceptorHandler) int32 {
-	writeOutput(HandleTransportInterceptor(readInput(), fn))
-	return 0
+	return send(handleTransportInterceptor(readInput(), fn, outBuf[:0]))
 }

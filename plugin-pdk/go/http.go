@@ -9,9 +9,10 @@ import (
 // headerMap is a map of strings with case-insensitive lookup and a patch of
 // the keys set (nil = removed), which is all that goes back to the host.
 type headerMap struct {
+	raw    []byte // the input's map: looked up in place, decoded only for all()
 	values *Map
-	patch  *Map
-	lower  bool // header names are lower-cased; query names are not
+	patch  Map
+	lower  bool // header names are lower-cased and looked up case-insensitively; query names are not
 }
 
 func (h *headerMap) norm(name string) string {
@@ -27,25 +28,23 @@ func (h *headerMap) get(name string) (string, bool) {
 		s, isStr := v.(string)
 		return s, isStr
 	}
-	if v, ok := h.values.Get(n); ok {
-		s, isStr := v.(string)
-		return s, isStr
+	v, ok := lookup(h.raw, name, h.lower)
+	if !ok {
+		return "", false
 	}
-	if h.lower { // a host always lower-cases, but be lenient with hand-made maps
-		for i, k := range h.values.Keys() {
-			if strings.EqualFold(k, name) {
-				s, isStr := h.values.vals[i].(string)
-				return s, isStr
-			}
-		}
-	}
-	return "", false
+	s, isStr := v.(string)
+	return s, isStr
 }
+
+func (h *headerMap) changed() bool { return h.patch.Len() > 0 }
 
 func (h *headerMap) set(name, value string) { h.patch.Set(h.norm(name), value) }
 func (h *headerMap) remove(name string)     { h.patch.Set(h.norm(name), nil) }
 
 func (h *headerMap) all() map[string]string {
+	if h.values == nil {
+		h.values = decodeMap(h.raw)
+	}
 	out := make(map[string]string, h.values.Len())
 	h.values.Range(func(k string, v Value) bool {
 		if s, ok := v.(string); ok {
@@ -64,12 +63,7 @@ func (h *headerMap) all() map[string]string {
 	return out
 }
 
-func newHeaderMap(values *Map, lower bool) headerMap {
-	if values == nil {
-		values = NewMap()
-	}
-	return headerMap{values: values, patch: NewMap(), lower: lower}
-}
+func newHeaderMap(raw []byte, lower bool) headerMap { return headerMap{raw: raw, lower: lower} }
 
 // sameBytes says whether b is the very slice that was received (not a copy
 // with the same bytes: assigning a new slice is how a body is changed).
@@ -123,18 +117,18 @@ func (r *HttpRequest) SetBodyText(text string) { r.Body = []byte(text) }
 
 func decodeHttpRequest(rd *reader) *HttpRequest {
 	q := &HttpRequest{}
-	var headers, query *Map
+	var headers, query []byte
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		switch rd.key() {
+		switch string(rd.keyBytes()) {
 		case "method":
 			q.Method = rd.str()
 		case "path":
 			q.Path = rd.str()
 		case "headers":
-			headers, _ = rd.value(0).(*Map)
+			headers = rd.span()
 		case "query":
-			query, _ = rd.value(0).(*Map)
+			query = rd.span()
 		case "body":
 			q.Body = rd.bin()
 		default:
@@ -162,14 +156,14 @@ func (r *HttpRequest) encodePatch(w *writer) bool {
 		w.str(r.Path)
 		k++
 	}
-	if r.headers.patch.Len() > 0 {
+	if r.headers.changed() {
 		w.str("headers")
-		w.strMap(r.headers.patch)
+		w.strMap(&r.headers.patch)
 		k++
 	}
-	if r.query.patch.Len() > 0 {
+	if r.query.changed() {
 		w.str("query")
-		w.strMap(r.query.patch)
+		w.strMap(&r.query.patch)
 		k++
 	}
 	if !sameBytes(r.Body, r.origBody) {
@@ -241,14 +235,14 @@ func (r *HttpResponse) SetBodyText(text string) { r.Body = []byte(text) }
 
 func decodeHttpResponse(rd *reader) *HttpResponse {
 	s := &HttpResponse{}
-	var headers *Map
+	var headers []byte
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		switch rd.key() {
+		switch string(rd.keyBytes()) {
 		case "status":
 			s.Status = int(rd.int())
 		case "headers":
-			headers, _ = rd.value(0).(*Map)
+			headers = rd.span()
 		case "body":
 			s.Body = rd.bin()
 		default:
@@ -290,9 +284,9 @@ func (r *HttpResponse) encodePatch(w *writer) bool {
 		w.int(int64(r.Status))
 		k++
 	}
-	if r.headers.patch.Len() > 0 {
+	if r.headers.changed() {
 		w.str("headers")
-		w.strMap(r.headers.patch)
+		w.strMap(&r.headers.patch)
 		k++
 	}
 	if !sameBytes(r.Body, r.origBody) {

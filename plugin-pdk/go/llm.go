@@ -31,8 +31,8 @@ func decodeMessage(rd *reader) Message {
 	var m Message
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		k := rd.key()
-		switch k {
+		kb := rd.keyBytes()
+		switch string(kb) {
 		case "role":
 			m.Role = rd.str()
 		case "content":
@@ -44,7 +44,7 @@ func decodeMessage(rd *reader) Message {
 			if m.Extra == nil {
 				m.Extra = NewMap()
 			}
-			m.Extra.Set(k, rd.value(0))
+			m.Extra.Set(string(kb), rd.value(0))
 		}
 	}
 	return m
@@ -76,27 +76,48 @@ func (m *Message) encode(w *writer) {
 	w.endMapAny(at, k)
 }
 
-// LlmRequest is the parsed chat request (ABI.md §5.4). Assign Provider,
-// Model or Messages, and change params with SetParam/RemoveParam: only the
-// changes go back.
+// LlmRequest is the parsed chat request (ABI.md §5.4). Assign Provider or
+// Model, edit Messages() in place or SetMessages, and change params with
+// SetParam/RemoveParam: only the changes go back. The messages are decoded
+// on first use (a hook that does not read them does not pay for them).
 type LlmRequest struct {
 	Provider string
 	Model    string
 	Stream   bool
-	Messages []Message
 
+	paramsRaw               []byte // looked up in place; decoded only for ParamKeys
 	params                  *Map
-	paramPatch              *Map
+	paramPatch              Map
 	origProvider, origModel string
+	messages                []Message
+	messagesRead            bool   // Messages() or SetMessages was called
 	origMessages            []byte // the messages' bytes as received
 }
+
+// Messages returns the chat messages, decoded on the first call. Edit them
+// in place: they are compared with the input and sent back if they changed.
+func (r *LlmRequest) Messages() []Message {
+	if !r.messagesRead {
+		r.messagesRead = true
+		if len(r.origMessages) > 0 {
+			r.messages = decodeMessages(&reader{b: r.origMessages})
+		}
+	}
+	return r.messages
+}
+
+// SetMessages replaces the messages.
+func (r *LlmRequest) SetMessages(ms []Message) { r.messages, r.messagesRead = ms, true }
 
 // Param returns one of the request's other fields (temperature, max_tokens, ...).
 func (r *LlmRequest) Param(key string) (Value, bool) {
 	if v, ok := r.paramPatch.Get(key); ok {
 		return v, v != nil
 	}
-	return r.params.Get(key)
+	if r.params != nil {
+		return r.params.Get(key)
+	}
+	return lookup(r.paramsRaw, key, false)
 }
 
 // SetParam sets a param; nil removes it.
@@ -106,23 +127,29 @@ func (r *LlmRequest) SetParam(key string, v Value) { r.paramPatch.Set(key, v) }
 func (r *LlmRequest) RemoveParam(key string) { r.paramPatch.Set(key, nil) }
 
 // ParamKeys lists the params as received (before this call's changes).
-func (r *LlmRequest) ParamKeys() []string { return r.params.Keys() }
+func (r *LlmRequest) ParamKeys() []string {
+	if r.params == nil {
+		r.params = decodeMap(r.paramsRaw)
+	}
+	return r.params.Keys()
+}
 
 // LastUserText is the text of the last "user" message, or "".
 func (r *LlmRequest) LastUserText() string {
-	for i := len(r.Messages) - 1; i >= 0; i-- {
-		if r.Messages[i].Role == "user" {
-			return r.Messages[i].Text()
+	ms := r.Messages()
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].Role == "user" {
+			return ms[i].Text()
 		}
 	}
 	return ""
 }
 
 func decodeLlmRequest(rd *reader) *LlmRequest {
-	q := &LlmRequest{paramPatch: NewMap()}
+	q := &LlmRequest{}
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		switch rd.key() {
+		switch string(rd.keyBytes()) {
 		case "provider":
 			q.Provider = rd.str()
 		case "model":
@@ -130,17 +157,12 @@ func decodeLlmRequest(rd *reader) *LlmRequest {
 		case "stream":
 			q.Stream = rd.bool()
 		case "messages":
-			start := rd.pos
-			q.Messages = decodeMessages(rd)
-			q.origMessages = rd.b[start:rd.pos]
+			q.origMessages = rd.span()
 		case "params":
-			q.params, _ = rd.value(0).(*Map)
+			q.paramsRaw = rd.span()
 		default:
 			rd.skip()
 		}
-	}
-	if q.params == nil {
-		q.params = NewMap()
 	}
 	q.origProvider, q.origModel = q.Provider, q.Model
 	return q
@@ -175,18 +197,20 @@ func (r *LlmRequest) encodePatch(w *writer) bool {
 		w.str(r.Model)
 		k++
 	}
-	mark := len(w.b)
-	w.str("messages")
-	valAt := len(w.b)
-	encodeMessages(w, r.Messages)
-	if string(w.b[valAt:]) == string(r.origMessages) {
-		w.b = w.b[:mark]
-	} else {
-		k++
+	if r.messagesRead {
+		mark := len(w.b)
+		w.str("messages")
+		valAt := len(w.b)
+		encodeMessages(w, r.messages)
+		if string(w.b[valAt:]) == string(r.origMessages) {
+			w.b = w.b[:mark]
+		} else {
+			k++
+		}
 	}
 	if r.paramPatch.Len() > 0 {
 		w.str("params")
-		w.strMap(r.paramPatch)
+		w.strMap(&r.paramPatch)
 		k++
 	}
 	if k == 0 {
@@ -253,8 +277,8 @@ func decodeLlmResponse(rd *reader) *LlmResponse {
 	s := &LlmResponse{}
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		k := rd.key()
-		switch k {
+		kb := rd.keyBytes()
+		switch string(kb) {
 		case "id":
 			s.ID = rd.str()
 		case "object":
@@ -277,7 +301,7 @@ func decodeLlmResponse(rd *reader) *LlmResponse {
 			if s.Extra == nil {
 				s.Extra = NewMap()
 			}
-			s.Extra.Set(k, rd.value(0))
+			s.Extra.Set(string(kb), rd.value(0))
 		}
 	}
 	return s
@@ -287,8 +311,8 @@ func decodeChoice(rd *reader) Choice {
 	var c Choice
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		k := rd.key()
-		switch k {
+		kb := rd.keyBytes()
+		switch string(kb) {
 		case "index":
 			c.Index = int(rd.int())
 		case "message":
@@ -307,7 +331,7 @@ func decodeChoice(rd *reader) Choice {
 			if c.Extra == nil {
 				c.Extra = NewMap()
 			}
-			c.Extra.Set(k, rd.value(0))
+			c.Extra.Set(string(kb), rd.value(0))
 		}
 	}
 	return c
@@ -317,8 +341,8 @@ func decodeUsage(rd *reader) *Usage {
 	u := &Usage{}
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		k := rd.key()
-		switch k {
+		kb := rd.keyBytes()
+		switch string(kb) {
 		case "prompt_tokens":
 			u.PromptTokens = rd.int()
 		case "completion_tokens":
@@ -329,7 +353,7 @@ func decodeUsage(rd *reader) *Usage {
 			if u.Extra == nil {
 				u.Extra = NewMap()
 			}
-			u.Extra.Set(k, rd.value(0))
+			u.Extra.Set(string(kb), rd.value(0))
 		}
 	}
 	return u
@@ -447,7 +471,7 @@ func decodeLlmError(rd *reader) *LlmError {
 	e := &LlmError{}
 	n := rd.mapHeader()
 	for i := 0; i < n; i++ {
-		switch rd.key() {
+		switch string(rd.keyBytes()) {
 		case "message":
 			e.Message = rd.str()
 		case "type":

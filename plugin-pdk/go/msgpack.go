@@ -157,8 +157,129 @@ func (r *reader) bin() []byte {
 	return nil
 }
 
-// skip steps over one value.
-func (r *reader) skip() { r.value(0) }
+// skip steps over one value without allocating.
+func (r *reader) skip() { r.skipValue(0) }
+
+func (r *reader) skipValue(depth int) {
+	if depth > maxDepth {
+		r.fail("nesting deeper than " + itoa(maxDepth) + " levels")
+	}
+	c := r.byte1()
+	n := 0 // bytes of payload
+	items := 0
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+	case c >= 0xa0 && c <= 0xbf:
+		n = int(c & 0x1f)
+	case c >= 0x80 && c <= 0x8f:
+		items = 2 * int(c&0x0f)
+	case c >= 0x90 && c <= 0x9f:
+		items = int(c & 0x0f)
+	case c == 0xc4 || c == 0xd9:
+		n = int(r.byte1())
+	case c == 0xc5 || c == 0xda:
+		n = r.u16()
+	case c == 0xc6 || c == 0xdb:
+		n = r.u32()
+	case c == 0xcc || c == 0xd0:
+		n = 1
+	case c == 0xcd || c == 0xd1:
+		n = 2
+	case c == 0xca || c == 0xce || c == 0xd2:
+		n = 4
+	case c == 0xcb || c == 0xcf || c == 0xd3:
+		n = 8
+	case c == 0xdc:
+		items = r.u16()
+	case c == 0xdd:
+		items = r.u32()
+	case c == 0xde:
+		items = 2 * r.u16()
+	case c == 0xdf:
+		items = 2 * r.u32()
+	default:
+		r.pos--
+		r.fail(hexByte(c) + " is not a type byte the ABI uses")
+	}
+	r.take(n)
+	for i := 0; i < items; i++ {
+		r.skipValue(depth + 1)
+	}
+}
+
+// keyBytes reads a map key's bytes without allocating (a view of the input).
+func (r *reader) keyBytes() []byte {
+	c := r.byte1()
+	switch {
+	case c >= 0xa0 && c <= 0xbf:
+		return r.take(int(c & 0x1f))
+	case c == 0xd9:
+		return r.take(int(r.byte1()))
+	case c == 0xda:
+		return r.take(r.u16())
+	case c == 0xdb:
+		return r.take(r.u32())
+	}
+	r.pos--
+	r.fail("expected a string map key, got type byte " + hexByte(c))
+	return nil
+}
+
+// span reads one value and returns its bytes (a view of the input).
+func (r *reader) span() []byte {
+	start := r.pos
+	r.skip()
+	return r.b[start:r.pos]
+}
+
+// lookup finds key in the encoded map m, comparing keys exactly or (fold)
+// ASCII-case-insensitively, and decodes only its value.
+func lookup(m []byte, key string, fold bool) (Value, bool) {
+	if len(m) == 0 {
+		return nil, false
+	}
+	r := &reader{b: m}
+	n := r.mapHeader()
+	for i := 0; i < n; i++ {
+		k := r.keyBytes()
+		if string(k) == key || (fold && equalFoldASCII(k, key)) {
+			return r.value(0), true
+		}
+		r.skip()
+	}
+	return nil, false
+}
+
+func equalFoldASCII(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x >= 'A' && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if y >= 'A' && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeMap decodes an encoded map (nil bytes: an empty map).
+func decodeMap(b []byte) *Map {
+	if len(b) == 0 {
+		return NewMap()
+	}
+	m, _ := (&reader{b: b}).value(0).(*Map)
+	if m == nil {
+		m = NewMap()
+	}
+	return m
+}
 
 // value decodes one value of any type.
 func (r *reader) value(depth int) Value {
