@@ -26,4 +26,12 @@ describe('Go kit (plugin-pdk/go)', () => {
     assert.ok(passed.length >= 22, `every vector ran as its own subtest (${passed.length}):\n${out}`);
     assert.doesNotMatch(out, /--- FAIL/);
   });
+
+  it("the Go samples' own go test passes (hooks called natively through the kit)", () => {
+    for (const dir of ['sample-plugins/hello-world-go']) {
+      const { status, out } = goTest(dir);
+      assert.equal(status, 0, out);
+      assert.match(out, /--- PASS: TestPreHookSetsHeaderAndContext/);
+    }
+  });
 });
