@@ -5,6 +5,7 @@
 //   test/plugins/<name>/assembly/index.ts         -> test/plugins/<name>/build/<name>.wasm     (asc, integration-test plugins)
 //   plugin-pdk/assemblyscript/test/<name>.ts      -> plugin-pdk/assemblyscript/build/<name>.wasm (conformance, features)
 //   test/fixtures/*.wat                           -> test/fixtures/build/<name>.wasm          (wabt, pure JS)
+//   sample-plugins/<name>/go.mod                  -> sample-plugins/<name>/build/<name>.wasm   (Go, scripts/build-go.mjs)
 //
 // Usage: node scripts/build-plugins.mjs [--force]
 // Prints one line per artifact built; exits 1 with the compiler's message on failure.
@@ -187,4 +188,18 @@ try {
     console.error(`build-plugins: FAILED (C)\n${err.message ?? err}`);
     process.exit(1);
   }
+}
+
+// ---- Go samples (scripts/build-go.mjs): built when Go 1.24+ is present, else skipped with why
+{
+  const { buildGoSamples } = await import('./build-go.mjs');
+  let go;
+  try {
+    go = buildGoSamples({ root, force, inputs: [thisScript, join(root, 'scripts/build-go.mjs')] });
+  } catch (err) {
+    console.error(`build-plugins: FAILED ${err.message}`);
+    process.exit(1);
+  }
+  for (const line of go.built) console.log(`built ${line}`);
+  for (const line of go.skipped) console.log(`build-plugins: skipped ${line}`);
 }

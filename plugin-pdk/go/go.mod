@@ -1,0 +1,3 @@
+module sandgate.dev/pdk
+
+go 1.24
