@@ -6,6 +6,7 @@ import { gatewayThroughput } from './gateway-throughput.js';
 import { hookRoundTrip } from './hook-roundtrip.js';
 import { hotSwap } from './hot-swap.js';
 import { isolation } from './isolation.js';
+import { kitCost } from './kit-cost.js';
 import { streaming } from './streaming.js';
 
-export const PARTS: readonly BenchPart[] = [hookRoundTrip, gatewayThroughput, isolation, streaming, hotSwap];
+export const PARTS: readonly BenchPart[] = [hookRoundTrip, gatewayThroughput, isolation, streaming, hotSwap, kitCost];
