@@ -9,8 +9,9 @@
 // preferred when present: rustup's toolchains often lack the target. Without
 // one, each sample is skipped with the reason, and its committed .wasm stays.
 
+import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -68,6 +69,13 @@ export function buildCrate(toolchain, dir, output) {
   renameSync(tmp, output); // a gateway loading it concurrently never sees half a module
 }
 
+/** sha256 over the inputs' paths (relative to the repository) and contents, in a stable order. */
+function inputsDigest(files) {
+  const h = createHash('sha256');
+  for (const f of [...files].sort()) h.update(relative(root, f)).update('\0').update(readFileSync(f)).update('\0');
+  return h.digest('hex');
+}
+
 /** Returns one line per sample: built, up to date, or skipped and why. Throws with cargo's message on failure. */
 export function buildRustSamples({ force = false } = {}) {
   const samplesDir = join(root, 'sample-plugins');
@@ -79,7 +87,12 @@ export function buildRustSamples({ force = false } = {}) {
     const dir = join(samplesDir, name);
     const output = join(dir, 'build', `${name}.wasm`);
     const inputs = [...listFiles(join(dir, 'src'), '.rs'), join(dir, 'Cargo.toml'), ...kitSources];
-    if (!force && existsSync(output) && inputs.every((f) => statSync(f).mtimeMs <= statSync(output).mtimeMs)) continue;
+    // Up to date when the committed stamp names these exact inputs: a fresh clone's file times say nothing,
+    // and rustc's output depends on the checkout's path (path dependencies' metadata hashes), so a needless
+    // rebuild would leave a modified .wasm behind.
+    const stamp = `${output}.inputs-sha256`;
+    const digest = inputsDigest(inputs);
+    if (!force && existsSync(output) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === digest) continue;
     found ??= findToolchain();
     if (!found.toolchain) {
       lines.push(`skipped ${relative(root, dir)}: ${found.reason}; ${existsSync(output) ? `keeping the committed ${relative(root, output)}` : 'it has no build yet'}`);
@@ -87,6 +100,7 @@ export function buildRustSamples({ force = false } = {}) {
     }
     const started = performance.now();
     buildCrate(found.toolchain, dir, output);
+    writeFileSync(stamp, `${digest}\n`);
     lines.push(`built ${relative(root, output)} (${(statSync(output).size / 1024).toFixed(1)} KB, ${Math.round(performance.now() - started)} ms)`);
   }
   return lines;
