@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ErrorCode } from '../host/errors/codes.js';
@@ -70,47 +70,4 @@ describe('Go kit: a panic in a handler', () => {
   });
 });
 
-describe("Go kit README: its first plugin, followed literally", () => {
-  let dir: string;
-  let gw: TestGateway;
-  before(async () => {
-    const readme = readFileSync(path.join(ROOT, 'plugin-pdk/go/README.md'), 'utf8');
-    const block = (start: string) => {
-      const m = new RegExp('```[a-z]*\\n(' + start.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '[\\s\\S]*?)```').exec(readme);
-      assert.ok(m, `the README has a block starting ${start}`);
-      return m[1];
-    };
-    dir = mkdtempSync(path.join(tmpdir(), 'kit-go-readme-'));
-    // go.mod as written, its replace pointed at the kit from here instead of from sample-plugins/my-plugin.
-    const gomod = block('// go.mod').replace('../../plugin-pdk/go', path.join(ROOT, 'plugin-pdk/go'));
-    writeFileSync(path.join(dir, 'go.mod'), gomod.replace('// go.mod\n', ''));
-    writeFileSync(path.join(dir, 'main.go'), block('// sample-plugins/my-plugin/main.go'));
-    mkdirSync(path.join(dir, 'build'));
-    const build = block('cd sample-plugins/my-plugin').split('\n')[1]; // the build command line
-    assert.match(build, /^GOOS=wasip1 GOARCH=wasm go build /);
-    const args = build.replace(/^GOOS=wasip1 GOARCH=wasm go /, '').split(' ');
-    const r = spawnSync('go', args, {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, GOOS: 'wasip1', GOARCH: 'wasm' },
-    });
-    assert.equal(r.status, 0, `the README's build command failed: ${r.error?.message ?? r.stderr}`);
-    gw = await startTestGateway({
-      providers: { mock: { type: 'mock' } },
-      plugins: [{ name: 'my-plugin', path: path.join(dir, 'build/my-plugin.wasm'), on_error: 'fail-closed' }],
-    });
-  });
-  after(async () => {
-    await gw?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('answers as its "Try it" says: 401 without Authorization, 200 with it', async () => {
-    const chat = { model: 'mock/echo', messages: [{ role: 'user', content: 'hi' }] };
-    const denied = await gw.post('/v1/chat/completions', chat);
-    assert.equal(denied.status, 401, denied.text);
-    assert.equal(denied.json.error.code, 'unauthorized');
-    const ok = await gw.post('/v1/chat/completions', chat, { Authorization: 'x' });
-    assert.equal(ok.status, 200, ok.text);
-  });
-});
+// Its README's first plugin is followed literally by test/readme-first-plugin.test.ts, with the other kits'.
