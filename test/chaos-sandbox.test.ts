@@ -5,12 +5,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
-import { startGateway } from '../host/main/start-gateway.js';
 import { MAX_GLOBALS } from '../host/runtime/module/sandbox-module.js';
 import { startCli } from './helpers/cli.js';
-import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { CHAT, startGatewayFails, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metricValue } from './helpers/metrics.js';
 import { fixture, ROOT } from './helpers/paths.js';
 
@@ -287,16 +285,9 @@ describe('sandbox: Extism kernel blocks and variables count as the plugin\'s mem
 
 describe('sandbox: modules the sandbox cannot hold are refused at load, saying why', () => {
   async function loadFails(file: string): Promise<GatewayError> {
-    const config = parseConfig({ log_level: 'silent', server: { port: 0 }, plugins: [{ name: 'hostile', path: file }] }, { baseDir: ROOT });
-    try {
-      const gw = await startGateway(config);
-      await gw.close();
-    } catch (e) {
-      assert.ok(e instanceof GatewayError, String(e));
-      assert.equal(e.code, ErrorCode.pluginLoadFailed);
-      return e;
-    }
-    assert.fail('the gateway started');
+    const e = await startGatewayFails({ plugins: [{ name: 'hostile', path: file }] });
+    assert.equal(e.code, ErrorCode.pluginLoadFailed);
+    return e;
   }
 
   it('a table too large at start', async () => {

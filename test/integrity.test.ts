@@ -7,8 +7,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
-import { startGateway } from '../host/main/start-gateway.js';
-import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { CHAT, startGatewayFails, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { CLI, ROOT, samplePlugin } from './helpers/paths.js';
 
 // Plugin integrity through the real gateway: a real .wasm copied into a temp
@@ -47,18 +46,7 @@ function config(plugin: Record<string, unknown>, top: Record<string, unknown> = 
 }
 
 /** Starting must fail; returns the error. */
-async function refused(raw: Record<string, unknown>): Promise<GatewayError> {
-  const cfg = parseConfig({ log_level: 'silent', server: { port: 0 }, ...raw }, { baseDir: ROOT, env: {} });
-  let gw;
-  try {
-    gw = await startGateway(cfg);
-  } catch (e) {
-    assert.ok(e instanceof GatewayError, `expected a GatewayError, got ${String(e)}`);
-    return e;
-  }
-  await gw.close();
-  assert.fail('the gateway started');
-}
+const refused = (raw: Record<string, unknown>): Promise<GatewayError> => startGatewayFails(raw, { env: {} });
 
 function configError(raw: unknown): string {
   try {

@@ -3,26 +3,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
-import { startGateway } from '../host/main/start-gateway.js';
-import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { fixture, ROOT } from './helpers/paths.js';
+import { CHAT, startGatewayFails, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { fixture } from './helpers/paths.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'sandgate-load-'));
 
 /** Starting must fail; returns the error. */
-async function startFails(plugins: unknown[]): Promise<GatewayError> {
-  const config = parseConfig({ log_level: 'silent', server: { port: 0 }, plugins }, { baseDir: ROOT });
-  try {
-    const gw = await startGateway(config);
-    await gw.close();
-  } catch (e) {
-    assert.ok(e instanceof GatewayError, `expected a GatewayError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('the gateway started');
-}
+const startFails = (plugins: unknown[]): Promise<GatewayError> => startGatewayFails({ plugins });
 
 describe('loading plugins', () => {
   it('refuses a missing .wasm, saying which file', async () => {

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
-import { startGateway } from '../host/main/start-gateway.js';
-import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { ROOT, samplePlugin } from './helpers/paths.js';
+import { CHAT, startGatewayFails, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { samplePlugin } from './helpers/paths.js';
 import { postStream } from './helpers/sse.js';
 
 // sample-plugins/json-guard (AssemblyScript PDK) through the real gateway. The
@@ -140,16 +138,9 @@ describe('json-guard: allow_fallbacks (default true) moves a rejected answer to 
 
 describe('json-guard refuses a config it cannot use, saying what to fix', () => {
   async function startFails(config: unknown): Promise<GatewayError> {
-    const cfg = parseConfig({ log_level: 'silent', server: { port: 0 }, plugins: [guard(config)] }, { baseDir: ROOT });
-    try {
-      const gw = await startGateway(cfg);
-      await gw.close();
-    } catch (e) {
-      assert.ok(e instanceof GatewayError, `expected a GatewayError, got ${String(e)}`);
-      assert.equal(e.code, ErrorCode.pluginInitFailed);
-      return e;
-    }
-    assert.fail('the gateway started');
+    const e = await startGatewayFails({ plugins: [guard(config)] });
+    assert.equal(e.code, ErrorCode.pluginInitFailed);
+    return e;
   }
 
   const cases: [string, unknown, RegExp][] = [

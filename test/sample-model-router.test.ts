@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseConfig } from '../host/config/load.js';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
-import { startGateway } from '../host/main/start-gateway.js';
-import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { ROOT, samplePlugin } from './helpers/paths.js';
+import { CHAT, startGatewayFails, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { samplePlugin } from './helpers/paths.js';
 
 // sample-plugins/model-router (Rust PDK) through the real gateway: pre_llm_hook
 // rewrites each attempt's target by the rules in its config.
@@ -60,17 +58,7 @@ describe('model-router through the gateway', () => {
 });
 
 describe('model-router refuses a config it cannot use, saying what to fix', () => {
-  async function startFails(config: unknown): Promise<GatewayError> {
-    const cfg = parseConfig({ log_level: 'silent', server: { port: 0 }, plugins: [router(config)] }, { baseDir: ROOT });
-    try {
-      const gw = await startGateway(cfg);
-      await gw.close();
-    } catch (e) {
-      assert.ok(e instanceof GatewayError, `expected a GatewayError, got ${String(e)}`);
-      return e;
-    }
-    assert.fail('the gateway started');
-  }
+  const startFails = (config: unknown): Promise<GatewayError> => startGatewayFails({ plugins: [router(config)] });
 
   it('no rules', async () => {
     const e = await startFails({});

@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { loadConfigFile, parseConfig } from '../../host/config/load.js';
+import { GatewayError } from '../../host/errors/codes.js';
 import { type RunningGateway, startGateway } from '../../host/main/start-gateway.js';
 import { ROOT } from './paths.js';
 
@@ -81,4 +83,21 @@ export async function startTestGateway(raw: Record<string, unknown>, opts: { con
     get: (path, headers) => request('GET', path, undefined, headers),
     hooksFor: (rid) => logs.filter((l) => l.rid === rid && l.msg === 'hook called').map((l) => `${l.plugin}:${l.hook}`),
   };
+}
+
+/**
+ * Starts the gateway with a config that must not start (logs silenced); returns
+ * the GatewayError it refused with. Fails the test if it started.
+ */
+export async function startGatewayFails(raw: Record<string, unknown>, opts: { env?: Record<string, string | undefined> } = {}): Promise<GatewayError> {
+  const config = parseConfig({ log_level: 'silent', server: { port: 0 }, ...raw }, { baseDir: ROOT, ...opts });
+  let gw: RunningGateway;
+  try {
+    gw = await startGateway(config);
+  } catch (e) {
+    assert.ok(e instanceof GatewayError, `expected a GatewayError, got ${String(e)}`);
+    return e;
+  }
+  await gw.close();
+  assert.fail('the gateway started');
 }
