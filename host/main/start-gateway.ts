@@ -54,9 +54,11 @@ function operatorRoutes(app: Hono, registry: PluginRegistry, pool: WorkerPool, m
   });
   app.get('/health', (c) => {
     const list = registry.status().map(describePlugin);
-    // A plugin disabled through the admin API is the operator's choice, not a fault.
-    const degraded = list.some((p) => p.state !== 'ok' && p.state !== 'disabled') || pool.stats().ready === 0;
-    return c.json({ status: degraded ? 'degraded' : 'ok', plugins: list, workers: pool.stats() });
+    const workers = pool.stats();
+    // A plugin disabled through the admin API is the operator's choice, not a fault. Without plugins
+    // the pool has no threads at all (they start with the first plugin), which is no fault either.
+    const degraded = list.some((p) => p.state !== 'ok' && p.state !== 'disabled') || (list.length > 0 && workers.ready === 0);
+    return c.json({ status: degraded ? 'degraded' : 'ok', plugins: list, workers });
   });
 }
 

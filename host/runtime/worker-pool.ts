@@ -170,11 +170,19 @@ export class WorkerPool {
     this.minLogLevel = opts.minLogLevel ?? 0;
     this.maxValueDepth = opts.maxValueDepth;
     this.queueTimeoutMs = opts.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs;
+    // No threads yet: a gateway without plugins never needs them (each costs ~17 MiB idle).
+    // The first load() starts them, whether at start-up or through a later config reload.
+  }
+
+  /** Starts the pool's threads if it has none yet (before the first plugin loads). */
+  private ensureWorkers(): void {
+    if (this.workers.length > 0 || this.closed) return;
     for (let i = 0; i < this.size; i++) this.spawn(true);
   }
 
   /** Creates an instance of the plugin in every worker (running init in each); resolves with the first worker's answer. */
   async load(spec: PluginSpec, initTimeoutMs: number): Promise<{ init: InitOutput; name: string | undefined }> {
+    this.ensureWorkers();
     const slot = this.nextSlot++;
     this.slots.set(spec.id, slot);
     this.names.set(spec.id, spec.name);
@@ -253,7 +261,7 @@ export class WorkerPool {
     await Promise.all([...this.workers].map((w) => this.kill(w, 'shutdown', false)));
   }
 
-  /** The pool's state; per plugin, its hook calls holding a worker (its bulkhead share) and those waiting for one. */
+  /** The pool's state (0 workers until the first plugin loads); per plugin, its hook calls holding a worker (its bulkhead share) and those waiting for one. */
   stats(): { workers: number; ready: number; busy: number; queued: number; plugins: Record<string, { running: number; waiting: number }> } {
     const plugins: Record<string, { running: number; waiting: number }> = {};
     const of = (plugin: string) => (plugins[plugin] ??= { running: 0, waiting: 0 });
