@@ -21,6 +21,9 @@ const chat = (model: string, content = 'one two three four', extra: Record<strin
   ...extra,
 });
 
+/** An upstream chunk in JSON text that JSON.stringify would write differently (spaces, a \\u escape). */
+const SPACED_FIRST = '{"id": "chatcmpl-sp", "object": "chat.completion.chunk", "created": 1700000000, "model": "spaced", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "sp\\u00e4ced"}, "finish_reason": null}]}';
+
 const hello = (name: string) => ({ name, path: samplePlugin('hello-world') });
 const wat = (name: string, extra: Record<string, unknown> = {}) => ({ name, path: fixture(name), ...extra });
 
@@ -282,6 +285,9 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
   let up: Upstream;
   let gw: TestGateway;
   let url: string;
+  /** The same upstreams through a gateway with no plugins: chunks pass as the upstream's own JSON text. */
+  let bare: TestGateway;
+  let bareUrl: string;
   /** Models whose upstream response was closed by the gateway before it ended. */
   const aborted: string[] = [];
   const open = new Set<ServerResponse>();
@@ -356,6 +362,14 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
           res.writeHead(503, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: { message: 'try later', type: 'server_error', code: 'overloaded' } }));
           return;
+        case 'spaced':
+          // JSON that JSON.stringify would not write back the same (spaces, an escape), and
+          // one event over two data lines (joined with "\n": not one `data:` line as it is).
+          startSse(res);
+          res.write(`data: ${SPACED_FIRST}\n\n`);
+          res.write('data: {"id": "chatcmpl-sp", "object": "chat.completion.chunk",\ndata: "created": 1700000000, "model": "spaced", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n');
+          res.end('data: [DONE]\n\n');
+          return;
         case 'json':
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify(completion('no stream here', model)));
@@ -384,9 +398,16 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
       plugins: [{ name: 'redact', path: samplePlugin('redact') }],
     });
     url = `${gw.url}/v1/chat/completions`;
+    bare = await startTestGateway({
+      runtime: { workers: 2 },
+      providers: { mock: { type: 'mock' }, up: { type: 'openai', base_url: up.url, api_key: 'sk-test', stream_idle_timeout_ms: 300 } },
+      plugins: [],
+    });
+    bareUrl = `${bare.url}/v1/chat/completions`;
   });
   after(async () => {
     await gw.close();
+    await bare.close();
     for (const res of open) res.destroy();
     await up.close();
   });
@@ -511,6 +532,69 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
     // No post_llm_hook for the aborted attempt, no fallback attempt, no transport post-hook.
     assert.deepEqual(gw.hooksFor(rid), []);
     assert.equal(up.received.filter((q) => q.body.model === 'pieces' && q.body.messages[0].content === 'x').length, 0);
+  });
+
+  describe('with no plugin that sees chunks, the upstream JSON text is sent on as it is', () => {
+    const raw = async (u: string, model: string) => {
+      const res = await fetch(u, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat(`up/${model}`)) });
+      return res.text();
+    };
+
+    it('a chunk keeps its exact text; an event over several data lines is sent as one line', async () => {
+      const text = await raw(bareUrl, 'spaced');
+      const events = text.split('\n\n').filter(Boolean);
+      assert.equal(events[0], `data: ${SPACED_FIRST}`, 'the first chunk as the upstream wrote it');
+      assert.equal(events.length, 3, text);
+      assert.ok(!events[1].includes('\n'), `one data line: ${JSON.stringify(events[1])}`);
+      assert.equal(events[2], 'data: [DONE]');
+      // And as an SSE client reads it.
+      const r = await postStream(bareUrl, chat('up/spaced'));
+      assert.equal(r.chunks.length, 2);
+      assert.equal(contentOf(r.chunks), 'sp\u00e4ced');
+      assert.equal(r.chunks[1].choices[0].finish_reason, 'stop');
+      assert.equal(r.done, true);
+    });
+
+    it('with a plugin that has a post_llm_hook, chunks are serialised again', async () => {
+      const text = await raw(url, 'spaced');
+      assert.ok(!text.includes(SPACED_FIRST), text);
+      assert.equal(JSON.parse(text.split('\n\n')[0].replace(/^data: /, '')).choices[0].delta.content, 'sp\u00e4ced');
+    });
+
+    it('the relay guarantees hold: bad chunks, upstream errors, truncation, the closing chunk, idle timeout, fallback', async () => {
+      let r = await postStream(bareUrl, chat('up/malformed'));
+      assert.equal(contentOf(r.chunks), 'fine ');
+      assert.equal(r.error.code, ErrorCode.upstreamBadChunk);
+      r = await postStream(bareUrl, chat('up/no-choices'));
+      assert.equal(r.error.code, ErrorCode.upstreamBadChunk);
+      r = await postStream(bareUrl, chat('up/error-event'));
+      assert.equal(contentOf(r.chunks), 'so far ');
+      assert.equal(r.error.code, 'overloaded');
+      r = await postStream(bareUrl, chat('up/early'));
+      assert.equal(r.error.code, ErrorCode.upstreamStreamTruncated);
+      assert.equal(r.done, false);
+      r = await postStream(bareUrl, pieces('pieces-nofinish', ['a', 'b']));
+      assert.equal(r.chunks.length, 3);
+      assert.deepEqual(r.chunks.at(-1).choices, [{ index: 0, delta: {}, finish_reason: 'stop' }]);
+      assert.equal(r.done, true);
+      r = await postStream(bareUrl, chat('up/stall'));
+      assert.equal(contentOf(r.chunks), 'then nothing');
+      assert.equal(r.error.code, ErrorCode.upstreamIdleTimeout);
+      r = await postStream(bareUrl, pieces('stall-first', ['from ', 'the fallback'], { fallbacks: ['up/pieces'] }));
+      assert.equal(contentOf(r.chunks), 'from the fallback');
+      assert.equal(r.done, true);
+      r = await postStream(bareUrl, pieces('pieces', ['Hel', 'lo']));
+      assert.equal(contentOf(r.chunks), 'Hello');
+      assert.equal(r.chunks.length, 3);
+      assert.equal(r.done, true);
+    });
+
+    it('a client that disconnects aborts the upstream request', async () => {
+      const before = aborted.filter((m) => m === 'forever').length;
+      const r = await postStream(bareUrl, chat('up/forever'), { onEvent: (_e, i) => (i === 2 ? 'stop' : undefined) });
+      assert.equal(r.aborted, true);
+      await waitFor(() => aborted.filter((m) => m === 'forever').length > before, 3000, 'the upstream to see the abort');
+    });
   });
 
   describe('redact on streams (state in the request context, two worker threads)', () => {

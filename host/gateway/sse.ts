@@ -19,6 +19,11 @@ function dataEvent(value: unknown): Uint8Array {
   return Buffer.from(`data: ${JSON.stringify(value)}\n\n`);
 }
 
+/** A chunk's event: its upstream JSON text as it is when the pipeline passed it on (no hook saw it). */
+function chunkEvent(ev: { chunk: unknown; raw?: string }): Uint8Array {
+  return ev.raw === undefined ? dataEvent(ev.chunk) : Buffer.from(`data: ${ev.raw}\n\n`);
+}
+
 /**
  * The chunk stream as a response body. Pull-based (highWaterMark 0): the next
  * chunk is produced only when the HTTP layer asks for more, which it does only
@@ -34,7 +39,7 @@ export function sseBody(stream: ChunkStream): ReadableStream<Uint8Array> {
         const ev = await stream.next();
         if (closed) return;
         if (ev.type === 'chunk') {
-          controller.enqueue(dataEvent(ev.chunk));
+          controller.enqueue(chunkEvent(ev));
           return;
         }
         closed = true;

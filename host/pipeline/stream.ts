@@ -24,6 +24,14 @@ export type StreamStart = { chunks: ChunkSource; error?: undefined } | { error: 
 /** Opens a streamed completion at req.provider. Aborting the signal aborts the upstream request. */
 export type StreamProviderCall = (req: LlmRequest, signal: AbortSignal) => Promise<StreamStart>;
 
+/**
+ * Set by a provider on a chunk it parsed from the upstream: the chunk's JSON text
+ * exactly as received, on one line. A chain with no hook that sees chunks sends
+ * that text on as it is instead of serialising the chunk again. A symbol key, so
+ * neither JSON.stringify, the ABI codec nor sameValue ever sees it.
+ */
+export const RAW_CHUNK_JSON: unique symbol = Symbol('sandgate.rawChunkJson');
+
 /** What a ChunkSource throws when the stream breaks (malformed chunk, idle upstream, early close, ...). */
 export class LlmStreamError extends Error {
   constructor(readonly error: LlmError) {
@@ -39,7 +47,8 @@ export type StreamFault =
   | { kind: 'plugin'; failure: PluginFailure }
   | { kind: 'internal' };
 
-export type StreamEvent = { type: 'chunk'; chunk: LlmChunk } | { type: 'done' } | { type: 'error'; fault: StreamFault };
+/** `raw`: the chunk's JSON text to send as it is (RAW_CHUNK_JSON), when no hook could have changed the chunk. */
+export type StreamEvent = { type: 'chunk'; chunk: LlmChunk; raw?: string } | { type: 'done' } | { type: 'error'; fault: StreamFault };
 
 /**
  * The processed stream, pull-based: each next() produces at most one chunk
@@ -229,6 +238,8 @@ class ChunkPipeline implements ChunkStream {
   private last: LlmChunk | undefined;
   private readonly post: { plugin: LoadedPlugin; hook: HookName }[] = [];
   private readonly chunkHooks: LoadedPlugin[] = [];
+  /** No hook sees the chunks: each goes out as the upstream's own JSON text (RAW_CHUNK_JSON), not serialised again. */
+  private readonly passRaw: boolean;
   private readonly unlinkClient: () => void;
   private received = 1;
   private sent = 0;
@@ -252,6 +263,7 @@ class ChunkPipeline implements ChunkStream {
       if (hook) this.post.push({ plugin: p, hook });
       if (p.has('http_transport_stream_chunk_hook')) this.chunkHooks.push(p);
     }
+    this.passRaw = this.post.length === 0 && this.chunkHooks.length === 0;
     const onAbort = () => this.cancel(signal.reason);
     if (signal.aborted) queueMicrotask(onAbort);
     else signal.addEventListener('abort', onAbort, { once: true });
@@ -282,7 +294,7 @@ class ChunkPipeline implements ChunkStream {
         if (r.fault) return this.fail(r.fault);
         if (r.chunk) {
           this.sent++;
-          return { type: 'chunk', chunk: r.chunk };
+          return this.passRaw ? { type: 'chunk', chunk: r.chunk, raw: (r.chunk as { [RAW_CHUNK_JSON]?: string })[RAW_CHUNK_JSON] } : { type: 'chunk', chunk: r.chunk };
         }
         this.dropped++;
       }

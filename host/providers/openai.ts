@@ -5,7 +5,7 @@ import { DEFAULTS } from '../config/schema.js';
 import { ErrorCode, errorFields } from '../errors/codes.js';
 import type { LlmResult } from '../pipeline/llm.js';
 import { responseToChunk } from '../pipeline/chunks.js';
-import { LlmStreamError, type StreamStart } from '../pipeline/stream.js';
+import { LlmStreamError, RAW_CHUNK_JSON, type StreamStart } from '../pipeline/stream.js';
 import type { Provider } from './provider.js';
 import { type SseEvent, SseParser, SseTooLarge } from './sse-parser.js';
 
@@ -258,6 +258,10 @@ export class OpenAiProvider implements Provider {
       throw this.streamError(req, ErrorCode.upstreamStreamError, `error in the stream: ${message}`, { type, code });
     }
     if (!Array.isArray(v.choices)) throw this.streamError(req, ErrorCode.upstreamBadChunk, 'sent a chunk without "choices"');
+    // The parse stays (it finds bad chunks, upstream errors and the end of the stream); the text is kept
+    // so that a chain with no chunk hooks can send it on without serialising the chunk again. An event
+    // of several data lines joined with "\n" would not fit one `data:` line, so it has none.
+    if (ev.data.indexOf('\n') === -1) (v as { [RAW_CHUNK_JSON]?: string })[RAW_CHUNK_JSON] = ev.data;
     return v;
   }
 
