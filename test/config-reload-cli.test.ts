@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CliGateway, startCli } from './helpers/cli.js';
 import { stampPlugin } from './helpers/stamp-plugin.js';
+import { waitFor as waitUntil } from './helpers/wait.js';
 
 // Config reload in the real CLI process: SIGHUP reloads and never stops the
 // process (its default action would, with exit 129), also when the new config
@@ -16,12 +17,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'sandgate-reload-cli-'));
 const STAMP = path.join(dir, 'stamp.wasm');
 writeFileSync(STAMP, stampPlugin('h'));
 
-async function waitFor(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 8000): Promise<void> {
-  for (const until = Date.now() + timeoutMs; !(await ok()); ) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Child processes take longer than in-process gateways: 8 s. */
+const waitFor = (what: string, ok: () => Promise<boolean> | boolean) => waitUntil(what, ok, 8000);
 
 const lines = (gw: CliGateway, msg: string) => gw.output().split('\n').filter((l) => l.includes(`"msg":"${msg}`));
 const stampOf = async (gw: CliGateway) => (await fetch(`${gw.url}/v1/models`)).headers.get('x-stamp');

@@ -11,6 +11,7 @@ import { CHAT, startTestGateway, type TestGateway, testConfig } from './helpers/
 import { metricValue } from './helpers/metrics.js';
 import { stampPlugin } from './helpers/stamp-plugin.js';
 import { completion } from './helpers/upstream.js';
+import { waitFor } from './helpers/wait.js';
 
 // Config reload through the real gateway, run from a config file that each
 // test rewrites and then reloads (the same path SIGHUP, a file change and
@@ -55,12 +56,6 @@ describe('config reload: changes to the config file apply without a restart', ()
   const plugin = async (name: string) => (await health()).plugins.find((p: { name: string }) => p.name === name);
   const reloadsMetric = async (result: string) => metricValue((await gw.get('/metrics')).text, 'sandgate_config_reloads_total', { result });
   const cleanups = (stamp: string) => gw.logs.filter((l) => l.msg === `cleanup ${stamp}`).length;
-  const waitFor = async (what: string, ok: () => boolean) => {
-    for (const until = Date.now() + 5000; !ok(); ) {
-      if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
 
   before(async () => {
     gw = await startTestGateway(base([{ name: 'a', path: A }]), { configFile });

@@ -9,6 +9,7 @@ import { metricValue } from './helpers/metrics.js';
 import { fixture } from './helpers/paths.js';
 import { postStream } from './helpers/sse.js';
 import { stampPlugin } from './helpers/stamp-plugin.js';
+import { waitFor } from './helpers/wait.js';
 
 // Hot swap through the real gateway: a plugin's .wasm replaced while it runs.
 // New requests get the new version; requests that started on the old one
@@ -18,15 +19,6 @@ import { stampPlugin } from './helpers/stamp-plugin.js';
 
 const WORKERS = 2;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('hot swap: replacing a plugin file while the gateway runs', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sandgate-swap-'));

@@ -1,3 +1,4 @@
+import { waitFor as waitUntil } from './wait.js';
 import type { ServerResponse } from 'node:http';
 
 // A streaming client for the gateway's server-sent events, reading the body as
@@ -145,11 +146,7 @@ export async function streamPieces(res: ServerResponse, pieces: string[], opts: 
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls every `everyMs` until `check` is true (or fails after `ms`). */
+/** Polls every `everyMs` until `check` is true (or fails after `ms`): the streaming tests' argument order for waitFor (wait.ts). */
 export async function waitFor(check: () => boolean, ms = 5000, what = 'condition', everyMs = 10): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
+  await waitUntil(what, check, ms, everyMs);
 }
