@@ -15,6 +15,7 @@ import { Guest, GuestLimitExceeded } from '../sandbox/guest.js';
 import { OutputTooLarge, sandgateHostFunctions } from '../sandbox/host-functions.js';
 import { GuestExit } from '../sandbox/guest-wasi.js';
 import { panicMessage } from '../sandbox/panic-message.js';
+import { CallLogBudget, LogRates } from './log-budget.js';
 
 const PAGE = 64 * 1024;
 const port = parentPort!;
@@ -47,13 +48,8 @@ interface CurrentCall {
    * still sees every line, in order, before the answer.
    */
   posted: boolean;
-  /** Log bytes this call wrote, and what went over max_log_bytes_per_call. */
-  logBytes: number;
-  droppedBytes: number;
-  droppedLines: number;
-  /** What went over max_log_bytes_per_second (the plugin's bucket in this worker was empty). */
-  rateDroppedBytes: number;
-  rateDroppedLines: number;
+  /** How much more log text this call may write (log-budget.ts). */
+  log: CallLogBudget;
   /** Text written to WASI stdout (1) and stderr (2) not yet ended by a newline. */
   partial: [string, string, string];
   /** The end of what the guest wrote to stderr, kept even past the budget: a panic's message is usually there. */
@@ -113,66 +109,13 @@ function emitLog(level: number, pid: string, msg: string | Uint8Array): void {
   post({ t: 'log', level, pid, rid: ridOf(c), msg: text });
 }
 
-/**
- * A plugin's log rate in this worker (max_log_bytes_per_second): a token
- * bucket that holds one second's worth and refills continuously. It belongs to
- * the plugin, not the instance, so a plugin that crashes and is re-created
- * does not get a fresh one; and drops over it are reported at most once a
- * second, so the reports cannot flood the log either.
- */
-interface LogBucket {
-  tokens: number;
-  at: number;
-  /** Dropped since the last report line. */
-  unreportedBytes: number;
-  unreportedLines: number;
-  reportedAt: number;
-}
-const logBuckets = new Map<string, LogBucket>();
-const RATE_REPORT_EVERY_MS = 1000;
-
-function logBucket(spec: PluginSpec): LogBucket {
-  const now = performance.now();
-  let b = logBuckets.get(spec.id);
-  if (!b) {
-    b = { tokens: spec.maxLogBytesPerSecond, at: now, unreportedBytes: 0, unreportedLines: 0, reportedAt: -Infinity };
-    logBuckets.set(spec.id, b);
-  } else {
-    b.tokens = Math.min(spec.maxLogBytesPerSecond, b.tokens + ((now - b.at) / 1000) * spec.maxLogBytesPerSecond);
-    b.at = now;
-  }
-  return b;
-}
-
-/**
- * How much of `len` more log bytes a call may write: within what is left of
- * its max_log_bytes_per_call and of the plugin's max_log_bytes_per_second
- * bucket. What may not is counted, and reported at the call's end.
- */
-function logAllowance(c: CurrentCall | null, spec: PluginSpec, len: number): number {
-  if (!c) return len;
-  const perCall = Math.min(len, Math.max(0, spec.maxLogBytesPerCall - c.logBytes));
-  if (perCall < len) {
-    c.droppedBytes += len - perCall;
-    c.droppedLines++;
-  }
-  if (perCall === 0) return 0;
-  const bucket = logBucket(spec);
-  const taken = Math.min(perCall, Math.floor(bucket.tokens));
-  bucket.tokens -= taken;
-  c.logBytes += taken;
-  if (taken < perCall) {
-    c.rateDroppedBytes += perCall - taken;
-    c.rateDroppedLines++;
-  }
-  return taken;
-}
+const logRates = new LogRates();
 
 /** A guest's log line: filtered by level, then cut to what is left of the call's budget. */
 function postLog(level: number, spec: PluginSpec, msg: string | Uint8Array): void {
   if (level < minLogLevel) return;
   const bytes = typeof msg === 'string' ? Buffer.from(msg) : msg;
-  const taken = logAllowance(current, spec, bytes.length);
+  const taken = current ? current.log.allow(bytes.length) : bytes.length;
   if (taken > 0) emitLog(level, spec.id, taken === bytes.length ? msg : bytes.subarray(0, taken));
 }
 
@@ -186,7 +129,7 @@ function guestWrite(spec: PluginSpec, fd: 1 | 2, bytes: Uint8Array): void {
   const c = current;
   if (!c) return; // outside any call (cannot happen: every guest entry runs inside one)
   if (fd === 2) c.stderrTail = (c.stderrTail + Buffer.from(bytes.subarray(Math.max(0, bytes.length - STDERR_TAIL))).toString('utf8')).slice(-STDERR_TAIL);
-  const taken = logAllowance(c, spec, bytes.length);
+  const taken = c.log.allow(bytes.length);
   if (taken === 0) return;
   const lines = (c.partial[fd] + Buffer.from(bytes.subarray(0, taken)).toString('utf8')).split('\n');
   c.partial[fd] = lines.pop()!;
@@ -199,32 +142,15 @@ function finishLogs(c: CurrentCall, spec: PluginSpec): void {
     if (c.partial[fd] && STREAM_LEVEL[fd] >= minLogLevel) emitLog(STREAM_LEVEL[fd], spec.id, `${STREAM_NAME[fd]}: ${c.partial[fd]}`);
     c.partial[fd] = '';
   }
-  if (c.droppedBytes > 0) {
-    emitLog(2, spec.id, `log output over max_log_bytes_per_call (${spec.maxLogBytesPerCall} bytes): ${c.droppedBytes} bytes in ${c.droppedLines} writes dropped`);
-  }
-  if (c.rateDroppedBytes > 0) {
-    const bucket = logBucket(spec);
-    bucket.unreportedBytes += c.rateDroppedBytes;
-    bucket.unreportedLines += c.rateDroppedLines;
-    if (bucket.at - bucket.reportedAt >= RATE_REPORT_EVERY_MS) {
-      emitLog(
-        2,
-        spec.id,
-        `log output over max_log_bytes_per_second (${spec.maxLogBytesPerSecond} bytes a second in this worker): ${bucket.unreportedBytes} bytes in ${bucket.unreportedLines} writes dropped since the last such line`,
-      );
-      bucket.unreportedBytes = 0;
-      bucket.unreportedLines = 0;
-      bucket.reportedAt = bucket.at;
-    }
-  }
-  const dropped = c.droppedBytes + c.rateDroppedBytes;
+  const { reports, droppedBytes: dropped } = c.log.end();
+  for (const report of reports) emitLog(2, spec.id, report);
   if (dropped > 0) post({ t: 'log_dropped', pid: spec.id, bytes: dropped });
 }
 
-function newCall(pid: string, rid: string | null, input: Uint8Array, viaChannel: boolean): CurrentCall {
+function newCall(spec: PluginSpec, rid: string | null, input: Uint8Array, viaChannel: boolean): CurrentCall {
   return {
-    pid, rid, input, output: null, viaChannel, channelOutput: -1, logUsed: 0, posted: false,
-    logBytes: 0, droppedBytes: 0, droppedLines: 0, rateDroppedBytes: 0, rateDroppedLines: 0, partial: ['', '', ''], stderrTail: '',
+    pid: spec.id, rid, input, output: null, viaChannel, channelOutput: -1, logUsed: 0, posted: false,
+    log: new CallLogBudget(spec, logRates), partial: ['', '', ''], stderrTail: '',
   };
 }
 
@@ -258,7 +184,7 @@ function extismLogger(spec: PluginSpec): Console {
 
 /** Runs an export outside a hook call (init, get_name, cleanup): the output comes back as bytes. */
 async function invoke(inst: Instance, hook: string, input: Uint8Array, rid: string): Promise<Uint8Array | null> {
-  const c = newCall(inst.spec.id, rid, input, false);
+  const c = newCall(inst.spec, rid, input, false);
   current = c;
   try {
     const out = await inst.guest.call(hook, inst.spec.usesExtismInput ? input : undefined);
@@ -301,7 +227,7 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
 async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init: InitOutput }> {
   let guest: Guest;
   // _initialize runs inside Guest.create: it counts as a call, so its logs are bounded and its stderr kept.
-  const c = newCall(spec.id, '', new Uint8Array(0), false);
+  const c = newCall(spec, '', new Uint8Array(0), false);
   current = c;
   try {
     guest = await Guest.create({
@@ -376,7 +302,7 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
     post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin has no instance in this worker' });
     return;
   }
-  const c = newCall(pid, rid, input, true);
+  const c = newCall(inst.spec, rid, input, true);
   Atomics.store(i32, W.LOG_USED, 0);
   current = c;
   try {
@@ -442,7 +368,7 @@ async function handle(msg: ToWorker): Promise<void> {
       const inst = instances.get(msg.pid);
       specs.delete(msg.pid);
       instances.delete(msg.pid);
-      logBuckets.delete(msg.pid);
+      logRates.forget(msg.pid);
       for (const [slot, pid] of slots) if (pid === msg.pid) slots.delete(slot);
       if (inst?.spec.hasCleanup) {
         try {
