@@ -1,7 +1,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { CHAT, startTestGateway } from './helpers/gateway.js';
+import { CHAT, instancesOf, startTestGateway } from './helpers/gateway.js';
 import { samplePlugin } from './helpers/paths.js';
 import { scripted } from './helpers/scripted.js';
 import { postStream } from './helpers/sse.js';
@@ -46,6 +46,8 @@ interface Observed {
     said: string[];
   };
   initsAtLoad: number;
+  /** Instances made at load: one per worker, and one on the main thread if it runs there (ABI.md §7.6). */
+  instancesAtLoad: number;
   atClose: string[];
 }
 
@@ -69,6 +71,7 @@ async function observe(sample: string): Promise<Observed> {
   const mine = (rid: string, level: number) => gw.logs.filter((l) => l.rid === rid && l.plugin === 'hello' && l.level === level).map((l) => l.msg);
   try {
     const initsAtLoad = gw.logs.filter((l) => l.plugin === 'hello' && !l.rid && l.msg === 'Init called').length;
+    const instancesAtLoad = instancesOf(gw, 'hello');
     // The envelope carries header names in lower case; each plugin asks for "Content-Type".
     const r = await gw.post(CHAT_PATH, CHAT('Hello from everywhere'), { 'x-request-id': `${sample}-1` });
     const s = await postStream(gw.url + CHAT_PATH, { ...CHAT('a b c'), stream: true }, { headers: { 'x-request-id': `${sample}-2` } });
@@ -93,6 +96,7 @@ async function observe(sample: string): Promise<Observed> {
         said: mine(`${sample}-2`, 30),
       },
       initsAtLoad,
+      instancesAtLoad,
       atClose: [],
     };
     const before = gw.logs.length;
@@ -122,8 +126,9 @@ describe('hello-world in AssemblyScript, Go, Rust and C: the same behaviour thro
         assert.deepEqual(o.importModules, language === 'go' ? ['sandgate:host/v1', 'wasi_snapshot_preview1'] : ['sandgate:host/v1']);
       });
 
-      it('init ran on every worker before any hook', () => {
-        assert.equal(seen[language].initsAtLoad, WORKERS);
+      it('init ran on every instance (every worker, and the main thread where it runs there) before any hook', () => {
+        assert.equal(seen[language].initsAtLoad, seen[language].instancesAtLoad);
+        assert.equal(seen[language].instancesAtLoad, language === 'go' ? WORKERS : WORKERS + 1, 'only Go (WASI) stays off the main thread');
       });
 
       it('a request: its headers, the context value across hooks, the hooks and log lines in order, the body untouched', () => {
@@ -156,14 +161,16 @@ describe('hello-world in AssemblyScript, Go, Rust and C: the same behaviour thro
         assert.deepEqual(s.said, ['HTTPTransportPreHook called', 'PreLLMHook called', ...Array(perChunk).fill('PostLLMHook called')]);
       });
 
-      it('cleanup ran when the gateway closed', () => {
-        assert.ok(seen[language].atClose.includes('Cleanup called'), `logged on close: ${seen[language].atClose}`);
+      it('cleanup ran once per instance when the gateway closed', () => {
+        const cleanups = seen[language].atClose.filter((m) => m === 'Cleanup called').length;
+        assert.equal(cleanups, seen[language].instancesAtLoad, `logged on close: ${seen[language].atClose}`);
       });
 
       if (language !== 'assemblyscript') {
         it('every observation is the same as the AssemblyScript one (only the imports of its runtime may differ)', () => {
-          const { importModules: _mine, ...rest } = seen[language];
-          const { importModules: _ref, ...reference } = seen.assemblyscript;
+          // Go runs on the workers only (ABI.md §7.6): one instance fewer, so one init and one cleanup fewer.
+          const { importModules: _mine, initsAtLoad: _i, instancesAtLoad: _n, atClose: _c, ...rest } = seen[language];
+          const { importModules: _ref, initsAtLoad: _ri, instancesAtLoad: _rn, atClose: _rc, ...reference } = seen.assemblyscript;
           assert.deepEqual(rest, reference);
         });
       }

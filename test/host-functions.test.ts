@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../host/errors/codes.js';
 import { guestBytes } from '../host/runtime/sandbox/guest-memory.js';
-import { CHAT, startTestGateway } from './helpers/gateway.js';
+import { CHAT, instancesOf, startTestGateway } from './helpers/gateway.js';
 import { metricValue } from './helpers/metrics.js';
 import { fixture } from './helpers/paths.js';
 
@@ -73,13 +73,16 @@ describe('every export may call the host functions', () => {
       const r = await gw.post('/v1/chat/completions', CHAT(), { 'x-request-id': 'rid-everywhere' });
       assert.equal(r.status, 200);
       const said = (text: string) => gw.logs.filter((l) => l.plugin === 'everywhere' && l.msg === text);
-      for (const name of ['_initialize', 'init', 'get_name']) assert.equal(said(name).length, 1, `${name} logged once at load`);
+      const instances = instancesOf(gw, 'everywhere');
+      assert.equal(instances, 2, 'one worker, and the main thread');
+      for (const name of ['_initialize', 'init']) assert.equal(said(name).length, instances, `${name} logged once per instance at load`);
+      assert.equal(said('get_name').length, 1, 'get_name logged once at load');
       assert.equal(said('pre_llm_hook')[0]?.rid, 'rid-everywhere', 'a hook logs with its request id');
       assert.equal(said('level 7')[0]?.level, 50, 'a level above 3 is read as error');
       assert.equal(said('level -1')[0]?.level, 20, 'a level below 0 is read as debug');
       await gw.close();
       closed = true;
-      assert.equal(said('cleanup').length, 1, 'cleanup logged on shutdown');
+      assert.equal(said('cleanup').length, instances, 'cleanup logged on shutdown, once per instance');
     } finally {
       if (!closed) await gw.close();
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../host/errors/codes.js';
-import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { CHAT, instancesOf, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { fixture } from './helpers/paths.js';
 import { postStream, startSse } from './helpers/sse.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
@@ -106,22 +106,26 @@ describe('outputs the host refuses, through the gateway (fail-closed)', () => {
 });
 
 describe('the lifecycle of an instance (ABI.md §3.1)', () => {
-  it('init runs on every worker and again after a failure; a failed instance gets no cleanup, a healthy one gets it once', async () => {
-    const gw = await startTestGateway({ runtime: { workers: 2 }, plugins: [wat('cleanup-probe', { on_error: 'fail-open' })] });
-    const said = (text: string) => gw.logs.filter((l) => l.plugin === 'cleanup-probe' && l.msg === text).length;
-    try {
-      assert.equal(said('init ran'), 2, 'init ran once on each of the two workers at load');
-      assert.equal((await gw.post('/v1/chat/completions', CHAT('short'))).status, 200);
-      const long = await gw.post('/v1/chat/completions', CHAT('x'.repeat(400)));
-      assert.equal(long.status, 200, 'fail-open: the trap is a "continue"');
-      assert.equal(failureOf(gw, 'cleanup-probe').kind, 'trap');
-      assert.equal(said('cleanup ran'), 0, 'the instance that trapped was discarded without cleanup');
-      // The next calls on the worker that failed create a fresh instance: init runs a third time.
-      for (let i = 0; i < 4 && said('init ran') < 3; i++) await gw.post('/v1/chat/completions', CHAT('short'));
-      assert.equal(said('init ran'), 3, 'a fresh instance after the failure ran init');
-    } finally {
-      await gw.close();
-    }
-    assert.equal(said('cleanup ran'), 2, 'at shutdown, cleanup ran once on each healthy instance');
-  });
+  for (const [where, budget] of [['on the workers', 0], ['on the main thread', 2]] as const) {
+    it(`init runs on every instance and again after a failure; a failed instance gets no cleanup, a healthy one gets it once (${where})`, async () => {
+      const gw = await startTestGateway({ runtime: { workers: 2, in_thread_budget_ms: budget }, plugins: [wat('cleanup-probe', { on_error: 'fail-open' })] });
+      const said = (text: string) => gw.logs.filter((l) => l.plugin === 'cleanup-probe' && l.msg === text).length;
+      const instances = instancesOf(gw, 'cleanup-probe');
+      assert.equal(instances, budget > 0 ? 3 : 2);
+      try {
+        assert.equal(said('init ran'), instances, 'init ran once on each instance at load');
+        assert.equal((await gw.post('/v1/chat/completions', CHAT('short'))).status, 200);
+        const long = await gw.post('/v1/chat/completions', CHAT('x'.repeat(400)));
+        assert.equal(long.status, 200, 'fail-open: the trap is a "continue"');
+        assert.equal(failureOf(gw, 'cleanup-probe').kind, 'trap');
+        assert.equal(said('cleanup ran'), 0, 'the instance that trapped was discarded without cleanup');
+        // The next calls where it failed create a fresh instance: init runs once more.
+        for (let i = 0; i < 4 && said('init ran') < instances + 1; i++) await gw.post('/v1/chat/completions', CHAT('short'));
+        assert.equal(said('init ran'), instances + 1, 'a fresh instance after the failure ran init');
+      } finally {
+        await gw.close();
+      }
+      assert.equal(said('cleanup ran'), instances, 'at shutdown, cleanup ran once on each healthy instance');
+    });
+  }
 });

@@ -12,6 +12,13 @@ export const DEFAULTS = {
   hookTimeoutMs: 1000,
   initTimeoutMs: 10_000,
   queueTimeoutMs: 1000,
+  /**
+   * A hook call on the main thread costs a few microseconds against tens on a
+   * worker; 5 ms is a thousand times a healthy call (room for a machine that
+   * pauses the thread now and then), and short enough that a plugin found
+   * looping there costs the event loop three 5 ms pauses before it moves.
+   */
+  inThreadBudgetMs: 5,
   reloadDebounceMs: 200,
   reloadSettleMs: 2000,
   memoryLimitMb: 64,
@@ -153,6 +160,14 @@ export const ConfigSchema = z
          * starts when a worker takes the call.
          */
         queue_timeout_ms: positiveInt.default(DEFAULTS.queueTimeoutMs),
+        /**
+         * Longest one hook call may run on the gateway's main thread. Plugins
+         * that can be stopped there (ABI.md §7.6) run there, and one whose call
+         * runs past this is run again on a worker; after three such calls
+         * within 10 s the plugin moves to the workers for good. 0: every call
+         * runs on the workers.
+         */
+        in_thread_budget_ms: z.number().min(0).max(100).default(DEFAULTS.inThreadBudgetMs),
         /** Watch every enabled plugin's .wasm and swap in the new version when it changes. */
         watch_plugins: z.boolean().default(true),
         /** Watch the config file the CLI was started with and apply it when it changes (SIGHUP and POST /admin/reload work either way). */

@@ -44,6 +44,9 @@ export function describePlugin({ name, active: p, disabled, draining, lastReload
     failures: p?.failures ?? 0,
     circuit: p?.breaker.state ?? null,
     in_flight: p?.inFlight ?? 0,
+    /** Where its hook calls run: main-thread or workers (ABI.md §7.6), and why workers. */
+    placement: p?.placement ?? null,
+    placement_reason: p?.placementReason ?? null,
     draining_versions: draining,
     last_reload: lastReload,
   };

@@ -9,6 +9,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { PluginRegistry } from '../plugins/registry.js';
 import { ProviderSet } from '../providers/registry.js';
+import { InThreadRuntime } from '../runtime/in-thread/in-thread-runtime.js';
 import { WorkerPool } from '../runtime/worker-pool.js';
 import { ConfigReloader, type ConfigReloadReport } from './config-reload.js';
 
@@ -66,11 +67,14 @@ function operatorRoutes(app: Hono, registry: PluginRegistry, pool: WorkerPool, m
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<RunningGateway> {
   const log = createLogger(config.log_level, opts.logDestination);
   const metrics = new GatewayMetrics();
+  const pluginEvents = {
+    onLog: (level: number, plugin: string, rid: string, msg: string) => logAtPluginLevel(log, level, { plugin, ...(rid ? { rid } : {}) }, msg),
+    onLogDropped: (plugin: string, bytes: number) => metrics.onLogDropped(plugin, bytes),
+    onInstanceCreated: (plugin: string) => metrics.onInstanceRestart(plugin),
+  };
   const pool = new WorkerPool(
     {
-      onLog: (level, plugin, rid, msg) => logAtPluginLevel(log, level, { plugin, ...(rid ? { rid } : {}) }, msg),
-      onLogDropped: (plugin, bytes) => metrics.onLogDropped(plugin, bytes),
-      onInstanceCreated: (plugin) => metrics.onInstanceRestart(plugin),
+      ...pluginEvents,
       onWorkerRestart: (reason) => {
         metrics.onWorkerRestart();
         log.warn({ reason }, 'plugin worker replaced');
@@ -79,6 +83,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
   );
 
+  const inThread =
+    config.runtime.in_thread_budget_ms > 0
+      ? new InThreadRuntime(
+          { budgetMs: config.runtime.in_thread_budget_ms, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
+          pluginEvents,
+        )
+      : null;
   const cleanupMs = opts.cleanupMs ?? DEFAULT_CLEANUP_MS;
   const registry = new PluginRegistry(
     pool,
@@ -89,9 +100,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         log.warn({ plugin, circuit: state }, `plugin circuit ${state}`);
       },
       onReload: (plugin, result) => metrics.onPluginReload(plugin, result),
+      onMovedToWorkers: (plugin) => metrics.onMovedToWorkers(plugin),
       onActivated: (p) => metrics.onPluginLoaded(p.name),
     },
-    { watch: config.runtime.watch_plugins, debounceMs: config.runtime.reload_debounce_ms, settleMs: config.runtime.reload_settle_ms, cleanupMs, trust: config },
+    { watch: config.runtime.watch_plugins, debounceMs: config.runtime.reload_debounce_ms, settleMs: config.runtime.reload_settle_ms, cleanupMs, trust: config, inThread },
   );
   try {
     await registry.start(config.plugins);

@@ -27,6 +27,7 @@ export class GatewayMetrics implements HookObserver {
   private readonly reloads = new Counter({ name: 'sandgate_plugin_reloads_total', help: 'Plugin reloads (a changed file, a config change, the admin API), by result: ok or refused (the running version stayed)', labelNames: ['plugin', 'result'], registers: [this.registry] });
   private readonly configReloads = new Counter({ name: 'sandgate_config_reloads_total', help: 'Config reloads (file change, SIGHUP, admin API), by result: ok, or refused (invalid, or a fail-closed plugin could not load; the running config stayed)', labelNames: ['result'], registers: [this.registry] });
   private readonly logDropped = new Counter({ name: 'sandgate_plugin_log_dropped_bytes_total', help: 'Plugin log text dropped because a call went over max_log_bytes_per_call or the plugin over max_log_bytes_per_second', labelNames: ['plugin'], registers: [this.registry] });
+  private readonly movedToWorkers = new Counter({ name: 'sandgate_plugin_moved_to_workers_total', help: 'Plugin versions whose hook calls left the main thread for the plugin workers (calls ran past runtime.in_thread_budget_ms three times within 10 s, or one timed out there)', labelNames: ['plugin'], registers: [this.registry] });
   private readonly workerRestarts = new Counter({ name: 'sandgate_plugin_worker_restarts_total', help: 'Plugin worker threads terminated and replaced (deadline overrun or crash)', registers: [this.registry] });
   private readonly requests = new Counter({ name: 'sandgate_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
   private readonly requestSeconds = new Histogram({ name: 'sandgate_http_request_duration_seconds', help: 'HTTP request latency, by route and status', labelNames: ['route', 'status'], buckets: REQUEST_BUCKETS, registers: [this.registry] });
@@ -69,6 +70,10 @@ export class GatewayMetrics implements HookObserver {
 
   onPluginLoaded(plugin: string): void {
     this.circuit.labels(plugin).set(0);
+  }
+
+  onMovedToWorkers(plugin: string): void {
+    this.movedToWorkers.labels(plugin).inc();
   }
 
   onPluginReload(plugin: string, result: 'ok' | 'refused'): void {

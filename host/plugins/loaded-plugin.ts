@@ -3,6 +3,7 @@ import type { HookOutputs } from '../abi/outputs.js';
 import type { HookName } from '../abi/types.js';
 import type { PluginEntry } from '../config/schema.js';
 import { PluginFailure } from '../runtime/failure.js';
+import { OVER_BUDGET, type InThreadPlugin } from '../runtime/in-thread/in-thread-plugin.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 
@@ -29,8 +30,26 @@ export interface LoadedPluginInit {
   wantsResponseBody: boolean;
   sha256: string;
   pool: WorkerPool;
+  /** Its instance on the main thread, or null: then every call goes to the pool. */
+  inThread?: InThreadPlugin | null;
+  /** Why it has no instance on the main thread (null if it has one). */
+  placementReason?: string | null;
   onCircuitChange?: (plugin: string, state: CircuitState) => void;
+  /** Its calls left the main thread for good (a call ran past runtime.in_thread_budget_ms, or timed out there). */
+  onMovedToWorkers?: (plugin: string, reason: string) => void;
 }
+
+/** Where a version's hook calls run (ABI.md §7.6). */
+export type Placement = 'main-thread' | 'workers';
+
+/**
+ * Overruns of the main-thread budget, within OVERRUN_WINDOW_MS, that move a
+ * version to the workers. The budget is wall time, so a busy machine that
+ * pauses the main thread in the middle of a short call makes a lone overrun
+ * now and then; a plugin that loops overruns on every call.
+ */
+const OVERRUNS_TO_MOVE = 3;
+const OVERRUN_WINDOW_MS = 10_000;
 
 /**
  * One loaded version of a plugin, ready to be called: its config entry, what it
@@ -54,6 +73,12 @@ export class LoadedPlugin {
   calls = 0;
   failures = 0;
   private readonly pool: WorkerPool;
+  private inThread: InThreadPlugin | null;
+  /** When the recent main-thread overruns happened (performance.now()). */
+  private overruns: number[] = [];
+  /** Why this version's calls run on the workers (null while they run on the main thread). */
+  placementReason: string | null;
+  private readonly onMovedToWorkers: (plugin: string, reason: string) => void;
 
   constructor(init: LoadedPluginInit) {
     this.id = init.id;
@@ -65,6 +90,9 @@ export class LoadedPlugin {
     this.wantsResponseBody = init.wantsResponseBody;
     this.sha256 = init.sha256;
     this.pool = init.pool;
+    this.inThread = init.inThread ?? null;
+    this.placementReason = this.inThread ? null : (init.placementReason ?? 'no main-thread instance was given');
+    this.onMovedToWorkers = init.onMovedToWorkers ?? (() => {});
     const cb = init.entry.circuit_breaker;
     const onChange = init.onCircuitChange ?? (() => {});
     this.breaker = new CircuitBreaker({ failureThreshold: cb.failure_threshold, cooldownMs: cb.cooldown_ms }, (s) => onChange(this.name, s));
@@ -78,17 +106,65 @@ export class LoadedPlugin {
     return this.hooks.has(hook);
   }
 
+  get placement(): Placement {
+    return this.inThread ? 'main-thread' : 'workers';
+  }
+
   /**
-   * Encodes the envelope and runs the hook under this plugin's deadline.
-   * Resolves with the validated output; rejects only with PluginFailure.
+   * Encodes the envelope and runs the hook under this plugin's deadline: on
+   * the main thread while the plugin keeps within its budget there, else on a
+   * worker. Resolves with the validated output; rejects only with PluginFailure.
    */
   async call<H extends HookName>(hook: H, envelope: unknown, rid: string): Promise<HookOutputs[H]> {
     this.calls++;
+    const input = encode(envelope);
+    const timeoutMs = this.entry.timeout_ms;
+    if (!this.inThread) return this.callOnWorker(hook, input, rid, timeoutMs);
+    const started = performance.now();
+    let out: HookOutputs[H] | typeof OVER_BUDGET;
     try {
-      return (await this.pool.call(this.key, this.name, hook, encode(envelope), rid, this.entry.timeout_ms)) as HookOutputs[H];
+      out = this.inThread.call(hook, input, rid, timeoutMs);
+    } catch (e) {
+      this.failures++;
+      const failure = PluginFailure.from(e, this.name, hook);
+      if (failure.kind === 'timeout') this.moveToWorkers(`its ${hook} timed out on the main thread (timeout_ms ${timeoutMs} is within runtime.in_thread_budget_ms)`);
+      throw failure;
+    }
+    if (out !== OVER_BUDGET) return out;
+    this.overran(hook, started);
+    // The same call again, on a worker, with what is left of its deadline.
+    return this.callOnWorker(hook, input, rid, Math.max(1, Math.floor(timeoutMs - (performance.now() - started))));
+  }
+
+  private async callOnWorker<H extends HookName>(hook: H, input: Uint8Array, rid: string, timeoutMs: number): Promise<HookOutputs[H]> {
+    try {
+      return (await this.pool.call(this.key, this.name, hook, input, rid, timeoutMs)) as HookOutputs[H];
     } catch (e) {
       this.failures++;
       throw PluginFailure.from(e, this.name, hook);
     }
+  }
+
+  /** Runs cleanup once per instance (main thread and every worker) and drops the version from the pool. */
+  async unload(cleanupMs: number): Promise<void> {
+    this.inThread?.close();
+    this.inThread = null;
+    await this.pool.unload(this.key, cleanupMs);
+  }
+
+  /** A call ran past the main-thread budget: the version moves once that happens OVERRUNS_TO_MOVE times in a short while. */
+  private overran(hook: string, at: number): void {
+    this.overruns = [...this.overruns.filter((t) => at - t < OVERRUN_WINDOW_MS), at];
+    if (this.overruns.length >= OVERRUNS_TO_MOVE) {
+      this.moveToWorkers(`its calls ran past the main thread's budget (runtime.in_thread_budget_ms) ${OVERRUNS_TO_MOVE} times within ${OVERRUN_WINDOW_MS / 1000} s, the last in ${hook}`);
+    }
+  }
+
+  /** From now on every call of this version runs on the worker pool; the main-thread instance is dropped. */
+  private moveToWorkers(reason: string): void {
+    if (!this.inThread) return;
+    this.inThread = null; // its instance was already dropped by the failed call: no cleanup to run
+    this.placementReason = reason;
+    this.onMovedToWorkers(this.name, reason);
   }
 }

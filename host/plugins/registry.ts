@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { PluginEntry } from '../config/schema.js';
 import { ErrorCode, GatewayError, isGatewayError } from '../errors/codes.js';
 import type { Logger } from '../log/logger.js';
+import type { InThreadRuntime } from '../runtime/in-thread/in-thread-runtime.js';
 import type { WorkerPool } from '../runtime/worker-pool.js';
 import type { CircuitState } from './circuit-breaker.js';
 import { planChainChange, sameTrust } from './config-apply.js';
@@ -62,6 +63,8 @@ export interface RegistryEvents {
   onReload(plugin: string, result: ReloadResult): void;
   /** A version became active (start-up or a swap). */
   onActivated(plugin: LoadedPlugin): void;
+  /** A version's calls left the main thread for the workers (loaded-plugin.ts). */
+  onMovedToWorkers?(plugin: string, reason: string): void;
 }
 
 export interface RegistryOptions {
@@ -73,6 +76,8 @@ export interface RegistryOptions {
   cleanupMs: number;
   /** Which keys sign plugins, and whether a signature is required (integrity.ts). */
   trust: TrustSettings;
+  /** Runs plugins that can on the main thread (runtime.in_thread_budget_ms); absent or null: every call goes to the workers. */
+  inThread?: InThreadRuntime | null;
 }
 
 export class PluginRegistry {
@@ -120,7 +125,7 @@ export class PluginRegistry {
       this.entries.set(entry.name, entry);
       try {
         const p = await this.load(entry);
-        this.log.info({ plugin: p.name, version: entry.version, hooks: [...p.hooks], sha256: p.sha256.slice(0, 12) }, 'plugin loaded');
+        this.log.info({ plugin: p.name, version: entry.version, hooks: [...p.hooks], sha256: p.sha256.slice(0, 12), placement: p.placement, ...(p.placementReason ? { placement_reason: p.placementReason } : {}) }, 'plugin loaded');
         loaded.push(p);
       } catch (e) {
         const err = isGatewayError(e) ? e : new GatewayError(ErrorCode.pluginLoadFailed, (e as Error).message, { plugin: entry.name });
@@ -128,7 +133,7 @@ export class PluginRegistry {
           this.log.warn({ plugin: entry.name, code: err.code, err: err.message }, 'plugin could not load; skipped because on_error is fail-open');
           continue;
         }
-        await Promise.all(loaded.map((p) => this.pool.unload(p.key, this.opts.cleanupMs)));
+        await Promise.all(loaded.map((p) => p.unload(this.opts.cleanupMs)));
         throw err;
       }
     }
@@ -231,12 +236,19 @@ export class PluginRegistry {
     const all = [...this.chain, ...this.draining];
     this.chain = [];
     this.draining.clear();
-    await Promise.all(all.map((p) => this.pool.unload(p.key, this.opts.cleanupMs)));
+    await Promise.all(all.map((p) => p.unload(this.opts.cleanupMs)));
     await Promise.all(this.retiring);
   }
 
   private load(entry: PluginEntry, trust = this.trust): Promise<LoadedPlugin> {
-    return loadPlugin(entry, this.pool, ++this.generation, trust, (plugin, state) => this.events.onCircuitChange(plugin, state));
+    return loadPlugin(entry, this.pool, ++this.generation, trust, {
+      inThread: this.opts.inThread ?? null,
+      onCircuitChange: (plugin, state) => this.events.onCircuitChange(plugin, state),
+      onMovedToWorkers: (plugin, reason) => {
+        this.log.warn({ plugin, reason }, 'plugin calls moved off the main thread to the plugin workers');
+        this.events.onMovedToWorkers?.(plugin, reason);
+      },
+    });
   }
 
   private serially<T>(change: () => Promise<T>): Promise<T> {
@@ -261,12 +273,12 @@ export class PluginRegistry {
           this.log.warn({ plugin: entry.name, code: err.code, err: err.message }, 'plugin could not load on config reload; left out because on_error is fail-open');
           continue;
         }
-        await Promise.all([...loaded.values()].map((p) => this.pool.unload(p.key, this.opts.cleanupMs)));
+        await Promise.all([...loaded.values()].map((p) => p.unload(this.opts.cleanupMs)));
         throw new GatewayError(err.code, `plugin "${entry.name}" (fail-closed) cannot load: ${err.message}`, { plugin: entry.name, cause: e });
       }
     }
     if (this.closed) {
-      await Promise.all([...loaded.values()].map((p) => this.pool.unload(p.key, this.opts.cleanupMs)));
+      await Promise.all([...loaded.values()].map((p) => p.unload(this.opts.cleanupMs)));
       throw new GatewayError(ErrorCode.internal, 'the gateway is shutting down');
     }
     const old = this.chain;
@@ -278,7 +290,7 @@ export class PluginRegistry {
     try {
       atSwap();
     } catch (e) {
-      await Promise.all([...loaded.values()].map((p) => this.pool.unload(p.key, this.opts.cleanupMs)));
+      await Promise.all([...loaded.values()].map((p) => p.unload(this.opts.cleanupMs)));
       throw e;
     }
     // The one swap (in the same synchronous step as atSwap's): from here new requests get the new chain.
@@ -329,12 +341,12 @@ export class PluginRegistry {
       return { result: 'refused', error };
     }
     if (this.closed) {
-      await this.pool.unload(next.key, this.opts.cleanupMs);
+      await next.unload(this.opts.cleanupMs);
       return { result: 'skipped' };
     }
     if (old && old.sha256 === next.sha256 && trigger === 'file') {
       // Same bytes (a touch, or a copy of the same build): keep the running version.
-      await this.pool.unload(next.key, this.opts.cleanupMs);
+      await next.unload(this.opts.cleanupMs);
       return { result: 'unchanged' };
     }
     this.chain = old ? this.chain.map((p) => (p === old ? next : p)) : this.withNewPlugin(next);
@@ -359,8 +371,8 @@ export class PluginRegistry {
   /** Runs a drained version's cleanup (once per instance) and drops it from the pool. */
   private retire(p: LoadedPlugin): void {
     this.draining.delete(p);
-    const done = this.pool
-      .unload(p.key, this.opts.cleanupMs)
+    const done = p
+      .unload(this.opts.cleanupMs)
       .then(() => this.log.info({ plugin: p.name, generation: p.id.generation, sha256: p.sha256.slice(0, 12) }, 'plugin version retired'))
       .catch((e: Error) => this.log.warn({ plugin: p.name, err: e.message }, 'retiring a plugin version failed'))
       .finally(() => this.retiring.delete(done));

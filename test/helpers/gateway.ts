@@ -86,6 +86,17 @@ export async function startTestGateway(raw: Record<string, unknown>, opts: { con
 }
 
 /**
+ * How many instances of a plugin the gateway holds: one per worker, and one on
+ * the main thread while its calls run there (plugin-pdk/ABI.md §7.6). Each
+ * runs init once, and cleanup once if it never failed.
+ */
+export function instancesOf(gw: RunningGateway, plugin: string): number {
+  const p = gw.plugins.find((x) => x.name === plugin);
+  assert.ok(p, `plugin ${plugin} is loaded`);
+  return gw.pool.size + (p.placement === 'main-thread' ? 1 : 0);
+}
+
+/**
  * Starts the gateway with a config that must not start (logs silenced); returns
  * the GatewayError it refused with. Fails the test if it started.
  */

@@ -6,17 +6,14 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
 import type { InitOutput } from '../../abi/types.js';
-import { GatewayError } from '../../errors/codes.js';
 import { Channel, HOOK_NAMES, INPUT_OFF, LOG_CAP, LOG_OFF, LOG_RECORD_HEADER, OUTPUT_CAP, OUTPUT_OFF, RID_OFF, W } from '../channel.js';
 import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
-import { DeadlineExceeded } from '../sandbox/deadline-clock.js';
-import { GuestReportedError } from '../sandbox/extism-errors.js';
-import { Guest, GuestLimitExceeded } from '../sandbox/guest.js';
+import { classifyFailure } from '../sandbox/classify-failure.js';
+import { Guest } from '../sandbox/guest.js';
 import { OutputTooLarge, sandgateHostFunctions } from '../sandbox/host-functions.js';
-import { GuestExit } from '../sandbox/guest-wasi.js';
 import { panicMessage } from '../sandbox/panic-message.js';
-import { CallLogBudget, LogRates } from './log-budget.js';
+import { CallLogBudget, LogRates } from '../sandbox/log-budget.js';
 
 const PAGE = 64 * 1024;
 const port = parentPort!;
@@ -209,21 +206,7 @@ function withStderr(e: unknown, c: CurrentCall): unknown {
 }
 
 function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; message: string } {
-  const message = (e as Error)?.message ?? String(e);
-  if (e instanceof OutputTooLarge) return { kind: 'output_too_large', message };
-  if (e instanceof GuestLimitExceeded) return { kind: 'memory', message };
-  if (e instanceof GuestExit) return { kind: 'trap', message };
-  if (e instanceof DeadlineExceeded) return { kind: 'timeout', message };
-  if (e instanceof GatewayError && e.code === 'plugin_bad_output') return { kind: 'bad_output', message };
-  if (e instanceof GuestReportedError) return { kind: 'hook_error', message };
-  // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
-  // Only a refused grow during this call makes the trap a memory failure, however full the memory is.
-  if (inst?.guest.growRefused?.value) {
-    const memory = inst.guest.memory;
-    const pages = memory ? memory.buffer.byteLength / PAGE : '?';
-    return { kind: 'memory', message: `memory.grow refused at ${pages} of ${inst.spec.memoryPages} pages (memory_limit_mb): ${message}` };
-  }
-  return { kind: 'trap', message };
+  return classifyFailure(e, inst && { growRefused: inst.guest.growRefused, memory: inst.guest.memory, memoryPages: inst.spec.memoryPages });
 }
 
 async function createInstance(spec: PluginSpec): Promise<{ inst: Instance; init: InitOutput }> {
