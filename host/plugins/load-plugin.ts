@@ -58,6 +58,7 @@ export async function loadPlugin(
     hooks: compiled.hooks,
     wantsRequestBody: init.request_body ?? true,
     wantsResponseBody: init.response_body ?? true,
+    wantsStreamDeltas: init.stream_deltas ?? true,
     sha256: compiled.sha256,
     pool,
     onCircuitChange,

@@ -3,9 +3,7 @@ import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.j
 import { GATEWAY_UPSTREAM_HEADERS } from '../abi/http-fields.js';
 import { DEFAULTS } from '../config/schema.js';
 import { ErrorCode, errorFields } from '../errors/codes.js';
-import type { LlmResult } from '../pipeline/llm.js';
-import { responseToChunk } from '../pipeline/chunks.js';
-import { LlmStreamError, RAW_CHUNK_JSON, type StreamStart } from '../pipeline/stream.js';
+import { type LlmResult, LlmStreamError, RAW_CHUNK_JSON, responseToChunk, type StreamStart } from './contract.js';
 import type { Provider } from './provider.js';
 import { type SseEvent, SseParser, SseTooLarge } from './sse-parser.js';
 

@@ -1,6 +1,5 @@
 import type { LlmRequest } from '../abi/types.js';
-import type { LlmResult } from '../pipeline/llm.js';
-import type { StreamStart } from '../pipeline/stream.js';
+import type { LlmResult, StreamStart } from './contract.js';
 
 /** An upstream that answers chat completions. Errors come back as results, never as exceptions. */
 export interface Provider {
