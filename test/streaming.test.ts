@@ -7,6 +7,7 @@ import vm from 'node:vm';
 import { ErrorCode } from '../host/errors/codes.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { fixture, samplePlugin } from './helpers/paths.js';
+import { scripted } from './helpers/scripted.js';
 import { chunkEvent, contentOf, postStream, sleep, startSse, streamPieces, waitFor } from './helpers/sse.js';
 import { completion, startUpstream, type Upstream } from './helpers/upstream.js';
 
@@ -55,11 +56,13 @@ describe('streaming with the mock provider', () => {
         slow: { type: 'mock', stream_chunks: 4, stream_delay_ms: 250 },
         ten: { type: 'mock', stream_chunks: 10 },
       },
-      plugins: [hello('hello-a'), hello('hello-b'), { name: 'redact', path: samplePlugin('redact') }],
+      // hello-world and redact answer stream_deltas: false in init; the scripted plugins take deltas (the default).
+      plugins: [hello('hello-a'), scripted('deltas-a'), hello('hello-b'), scripted('deltas-b'), { name: 'redact', path: samplePlugin('redact') }],
     });
     url = `${gw.url}/v1/chat/completions`;
   });
   after(() => gw.close());
+  const postLlmCalls = (rid: string, plugin: string) => gw.hooksFor(rid).filter((h) => h === `${plugin}:post_llm_hook`).length;
 
   it("answers text/event-stream in OpenAI's format: chunk events, then [DONE]", async () => {
     const r = await postStream(url, chat('mock/echo'), { headers: { 'x-request-id': 'stream-format-1' } });
@@ -89,17 +92,26 @@ describe('streaming with the mock provider', () => {
     assert.equal(contentOf(r.chunks), 'a b c a b c a b c a ');
   });
 
-  it('runs post_llm_hook (N..1, as a delta) then the chunk hooks (N..1) on every chunk, and no transport post-hook', async () => {
+  it('runs post_llm_hook (N..1, as a delta, for the plugins that take deltas) then the chunk hooks (N..1) on every chunk, and no transport post-hook', async () => {
     const rid = 'stream-order-1';
     const r = await postStream(url, chat('mock/echo', 'x y'), { headers: { 'x-request-id': rid } });
     assert.equal(r.chunks.length, 3);
     const hooks = gw.hooksFor(rid);
     // (redact exports neither transport pre-hook nor pre_llm_hook; hello-world has no chunk hook)
-    assert.deepEqual(hooks.slice(0, 4), ['hello-a:http_transport_pre_hook', 'hello-b:http_transport_pre_hook', 'hello-a:pre_llm_hook', 'hello-b:pre_llm_hook']);
-    const perChunk = ['redact:post_llm_hook', 'hello-b:post_llm_hook', 'hello-a:post_llm_hook', 'redact:http_transport_stream_chunk_hook'];
-    const rest = hooks.slice(4);
+    const chain = ['hello-a', 'deltas-a', 'hello-b', 'deltas-b'];
+    assert.deepEqual(hooks.slice(0, 8), [...chain.map((p) => `${p}:http_transport_pre_hook`), ...chain.map((p) => `${p}:pre_llm_hook`)]);
+    // hello-world and redact opted out of deltas: none of their post_llm_hooks runs for a chunk.
+    const perChunk = ['deltas-b:post_llm_hook', 'deltas-a:post_llm_hook', 'redact:http_transport_stream_chunk_hook'];
+    const rest = hooks.slice(8);
     assert.deepEqual(rest, [...perChunk, ...perChunk, ...perChunk]);
     assert.ok(!hooks.some((h) => h.endsWith('http_transport_post_hook')));
+  });
+
+  it('stream_deltas: false: post_llm_hook still runs for a non-streamed response, once, like for a plugin that takes deltas', async () => {
+    const rid = 'stream-optout-plain';
+    const r = await gw.post('/v1/chat/completions', { model: 'mock/echo', messages: [{ role: 'user', content: 'plain' }] }, { 'x-request-id': rid });
+    assert.equal(r.status, 200);
+    for (const p of ['hello-a', 'hello-b', 'redact', 'deltas-a', 'deltas-b']) assert.equal(postLlmCalls(rid, p), 1, p);
   });
 
   it('sends the first chunk as soon as it has passed the hooks, not when the stream is complete', async () => {
@@ -127,8 +139,10 @@ describe('streaming with the mock provider', () => {
     assert.ok(r.chunks.every((c) => c.model === 'second'));
     const hooks = gw.hooksFor(rid);
     assert.equal(hooks.filter((h) => h === 'hello-a:pre_llm_hook').length, 2);
-    // one post_llm call for the failed attempt's error, one per streamed chunk (2 words + finish)
-    assert.equal(hooks.filter((h) => h === 'hello-a:post_llm_hook').length, 1 + 3);
+    // A plugin that takes deltas: one post_llm call for the failed attempt's error, one per streamed chunk (2 words + finish).
+    assert.equal(postLlmCalls(rid, 'deltas-a'), 1 + 3);
+    // One that opted out (stream_deltas: false): the error only.
+    assert.equal(postLlmCalls(rid, 'hello-a'), 1);
   });
 
   it('allow_fallbacks false stops at the primary: an ordinary JSON error, no stream', async () => {
@@ -203,7 +217,7 @@ describe('chunk hooks: pass, replace, drop, fail', () => {
       assert.equal(r.error.plugin, 'error-chunk');
       assert.equal(r.done, false);
       // The stream ended at the first chunk: no more hooks for the other chunks.
-      assert.equal(gw.hooksFor(rid).filter((h) => h.endsWith('post_llm_hook')).length, 1);
+      assert.equal(gw.hooksFor(rid).filter((h) => h.endsWith('http_transport_stream_chunk_hook')).length, 1);
     }));
 
   it('a fail-closed chunk hook that traps ends the stream with an error event; the gateway stays healthy', () =>
@@ -268,6 +282,15 @@ describe('chunk hooks: pass, replace, drop, fail', () => {
       assert.deepEqual(r.events, ['[DONE]']);
     }));
 
+  it('stream_deltas: false: a pre_llm_hook short-circuit in a stream is a full response, so that post_llm_hook sees it', () =>
+    withGateway({ plugins: [scripted('skips', { stream_deltas: false }), scripted('answers', { hooks: { pre_llm_hook: { llm_respond: 'from plugin' } } })] }, async (gw) => {
+      const rid = 'stream-optout-short-circuit';
+      const r = await postStream(url(gw), chat('mock/echo'), { headers: { 'x-request-id': rid } });
+      assert.equal(r.chunks.length, 1);
+      assert.equal(r.chunks[0].choices[0].delta.content, 'from plugin');
+      assert.deepEqual(gw.hooksFor(rid).filter((h) => h.endsWith('post_llm_hook')), ['answers:post_llm_hook', 'skips:post_llm_hook']);
+    }));
+
   it('a pre_llm_hook short-circuit: the chunk carries the whole content and its finish_reason', () =>
     withGateway({ plugins: [wat('respond-pre-llm')] }, async (gw) => {
       const r = await postStream(url(gw), chat('mock/echo'));
@@ -288,6 +311,8 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
   /** The same upstreams through a gateway with no plugins: chunks pass as the upstream's own JSON text. */
   let bare: TestGateway;
   let bareUrl: string;
+  /** Through hello-world twice: plugins that opted out of deltas and have no chunk hook. */
+  let hellos: TestGateway;
   /** Models whose upstream response was closed by the gateway before it ended. */
   const aborted: string[] = [];
   const open = new Set<ServerResponse>();
@@ -404,10 +429,16 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
       plugins: [],
     });
     bareUrl = `${bare.url}/v1/chat/completions`;
+    hellos = await startTestGateway({
+      runtime: { workers: 2 },
+      providers: { up: { type: 'openai', base_url: up.url, api_key: 'sk-test', stream_idle_timeout_ms: 300 } },
+      plugins: [hello('hello-a'), hello('hello-b')],
+    });
   });
   after(async () => {
     await gw.close();
     await bare.close();
+    await hellos.close();
     for (const res of open) res.destroy();
     await up.close();
   });
@@ -555,7 +586,21 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
       assert.equal(r.done, true);
     });
 
-    it('with a plugin that has a post_llm_hook, chunks are serialised again', async () => {
+    it('through plugins that opted out of deltas (stream_deltas: false) and have no chunk hook, the bytes are the same', async () => {
+      const rid = 'stream-raw-hellos';
+      const res = await fetch(`${hellos.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': rid },
+        body: JSON.stringify(chat('up/spaced')),
+      });
+      const text = await res.text();
+      assert.equal(text.split('\n\n')[0], `data: ${SPACED_FIRST}`, 'the first chunk as the upstream wrote it');
+      assert.equal(text, await raw(bareUrl, 'spaced'), 'the same bytes as through a gateway with no plugins');
+      // Their transport and LLM pre-hooks ran; no post_llm_hook for any chunk.
+      assert.deepEqual(hellos.hooksFor(rid), ['hello-a:http_transport_pre_hook', 'hello-b:http_transport_pre_hook', 'hello-a:pre_llm_hook', 'hello-b:pre_llm_hook']);
+    });
+
+    it('with a plugin that has a chunk hook, chunks are serialised again', async () => {
       const text = await raw(url, 'spaced');
       assert.ok(!text.includes(SPACED_FIRST), text);
       assert.equal(JSON.parse(text.split('\n\n')[0].replace(/^data: /, '')).choices[0].delta.content, 'sp\u00e4ced');
