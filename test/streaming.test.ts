@@ -25,6 +25,22 @@ const chat = (model: string, content = 'one two three four', extra: Record<strin
 /** An upstream chunk in JSON text that JSON.stringify would write differently (spaces, a \\u escape). */
 const SPACED_FIRST = '{"id": "chatcmpl-sp", "object": "chat.completion.chunk", "created": 1700000000, "model": "spaced", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "sp\\u00e4ced"}, "finish_reason": null}]}';
 
+/**
+ * A whole upstream stream as written: spacing JSON.stringify would not keep, a \\u escape, a key
+ * order of its own, the finish chunk, a usage-only chunk and [DONE]. Through a chain where no plugin
+ * sees chunks, the client gets these bytes.
+ */
+const VERBATIM = [
+  'data: {"id":"chatcmpl-v","object":"chat.completion.chunk","created":1700000001,"model":"verbatim","system_fingerprint":"fp_x","choices":[{"index":0,"delta":{"role":"assistant","content":"H\\u00e9"},"logprobs":null,"finish_reason":null}]}\n\n',
+  'data: {"choices": [{"delta": {"content": "llo, \\"error\\": no"}, "index": 0, "finish_reason": null}], "id": "chatcmpl-v", "object": "chat.completion.chunk", "created": 1700000001, "model": "verbatim"}\n\n',
+  'data: {"id":"chatcmpl-v","object":"chat.completion.chunk","created":1700000001,"model":"verbatim","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+  'data: {"id":"chatcmpl-v","object":"chat.completion.chunk","created":1700000001,"model":"verbatim","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n',
+  'data: [DONE]\n\n',
+].join('');
+
+/** A chunk that is an object with "choices" on its face, but broken JSON inside. */
+const BROKEN_INSIDE = '{"id": "chatcmpl-b", "choices": [{"index": 0, "delta": {"content": "x"}, oops}]}';
+
 const hello = (name: string) => ({ name, path: samplePlugin('hello-world') });
 const wat = (name: string, extra: Record<string, unknown> = {}) => ({ name, path: fixture(name), ...extra });
 
@@ -395,6 +411,17 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
           res.write('data: {"id": "chatcmpl-sp", "object": "chat.completion.chunk",\ndata: "created": 1700000000, "model": "spaced", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n');
           res.end('data: [DONE]\n\n');
           return;
+        case 'verbatim':
+          startSse(res);
+          res.end(VERBATIM);
+          return;
+        case 'broken-inside':
+          startSse(res);
+          res.write(chunkEvent('fine ', null, model, true));
+          res.write(`data: ${BROKEN_INSIDE}\n\n`);
+          res.write(chunkEvent(null, 'stop', model));
+          res.end('data: [DONE]\n\n');
+          return;
         case 'json':
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify(completion('no stream here', model)));
@@ -600,6 +627,29 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
       assert.deepEqual(hellos.hooksFor(rid), ['hello-a:http_transport_pre_hook', 'hello-b:http_transport_pre_hook', 'hello-a:pre_llm_hook', 'hello-b:pre_llm_hook']);
     });
 
+    it('a whole stream arrives byte for byte as the upstream wrote it: content, finish and usage chunks, [DONE]', async () => {
+      assert.equal(await raw(bareUrl, 'verbatim'), VERBATIM);
+      assert.equal(await raw(`${hellos.url}/v1/chat/completions`, 'verbatim'), VERBATIM);
+    });
+
+    it('chunks are not parsed: one broken inside, but an object with "choices" on its face, goes on as it came', async () => {
+      const text = await raw(bareUrl, 'broken-inside');
+      assert.ok(text.includes(`data: ${BROKEN_INSIDE}\n\n`), text);
+      assert.ok(text.endsWith('data: [DONE]\n\n'), text);
+      // A chain with a plugin that sees chunks parses each one: the same chunk ends the stream as a bad chunk.
+      const r = await postStream(url, chat('up/broken-inside'));
+      assert.equal(contentOf(r.chunks), 'fine ');
+      assert.equal(r.error.code, ErrorCode.upstreamBadChunk);
+    });
+
+    it('the closing chunk the gateway adds keeps the stream id and model, also when no chunk was parsed', async () => {
+      const r = await postStream(bareUrl, pieces('pieces-nofinish', ['a', 'b']));
+      assert.equal(r.chunks.length, 3);
+      assert.equal(r.chunks.at(-1).id, 'chatcmpl-up');
+      assert.equal(r.chunks.at(-1).model, 'pieces-nofinish');
+      assert.deepEqual(r.chunks.at(-1).choices, [{ index: 0, delta: {}, finish_reason: 'stop' }]);
+    });
+
     it('with a plugin that has a chunk hook, chunks are serialised again', async () => {
       const text = await raw(url, 'spaced');
       assert.ok(!text.includes(SPACED_FIRST), text);
@@ -680,6 +730,62 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
     it('a key that runs to the end of the stream', async () => {
       assert.equal((await redacted(['a ', KEY.slice(0, 10), KEY.slice(10)])).text, 'a [REDACTED]');
     });
+  });
+});
+
+describe('a stream holds its plugin chain until it ends, then lets go of it', () => {
+  let gw: TestGateway;
+  let url: string;
+  before(async () => {
+    gw = await startTestGateway({ providers: { slow: { type: 'mock', stream_chunks: 4, stream_delay_ms: 150 } }, plugins: [hello('hello-a')] });
+    url = `${gw.url}/v1/chat/completions`;
+  });
+  after(() => gw.close());
+
+  /** Requests holding the plugin's version (/health reports it; /health itself holds nothing). */
+  const inFlight = async () => (await gw.get('/health')).json.plugins[0].in_flight as number;
+  async function released(): Promise<void> {
+    for (let i = 0; i < 100 && (await inFlight()) !== 0; i++) await sleep(20);
+    assert.equal(await inFlight(), 0, 'released');
+  }
+  /** Streams, asking /health while the first event is in the client's hands. */
+  async function heldWhileStreaming(model: string, opts: Parameters<typeof postStream>[2] = {}) {
+    let during: Promise<number> | undefined;
+    const r = await postStream(url, chat(model, 'a b c d'), {
+      ...opts,
+      onEvent: (e, i) => {
+        if (i === 0) during = inFlight();
+        return opts.onEvent?.(e, i);
+      },
+    });
+    return { r, during: await during };
+  }
+
+  it('to its last event', async () => {
+    const { r, during } = await heldWhileStreaming('slow/echo');
+    assert.equal(r.done, true);
+    assert.equal(during, 1);
+    await released();
+  });
+
+  it('to its error event', async () => {
+    const { r, during } = await heldWhileStreaming('slow/fail-after-2');
+    assert.equal(r.error.code, ErrorCode.upstreamStreamError);
+    assert.equal(during, 1);
+    await released();
+  });
+
+  it('to the client going away mid-stream', async () => {
+    const { r, during } = await heldWhileStreaming('slow/echo', { onEvent: (_e, i) => (i === 1 ? 'stop' : undefined) });
+    assert.equal(r.aborted, true);
+    assert.equal(during, 1);
+    await released();
+  });
+
+  it('and a client that leaves before the stream starts holds nothing', async () => {
+    const r = await postStream(url, chat('slow/echo'), { abortAfterMs: 50 });
+    assert.equal(r.aborted, true);
+    await released();
   });
 });
 

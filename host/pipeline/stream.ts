@@ -1,7 +1,7 @@
 import type { HookError, LlmChunk, LlmError, LlmRequest } from '../abi/types.js';
 import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
-import { type ChunkSource, LlmStreamError, rawChunkJson, responseToChunk, type StreamStart } from '../providers/contract.js';
+import { type ChunkSource, chunkFields, LlmStreamError, rawChunkJson, responseToChunk, type StreamOptions, type StreamStart } from '../providers/contract.js';
 import { PluginFailure } from '../runtime/failure.js';
 import { EndTracker, expectedChoices, syntheticEnd } from './chunks.js';
 import { CtxKey } from './context.js';
@@ -19,7 +19,7 @@ import { type Answer, deltaHooks, type OpenedStream, postLlmOnDelta, runLlm } fr
 // (N..1). Nothing buffers the stream.
 
 /** Opens a streamed completion at req.provider. Aborting the signal aborts the upstream request. */
-export type StreamProviderCall = (req: LlmRequest, signal: AbortSignal) => Promise<StreamStart>;
+export type StreamProviderCall = (req: LlmRequest, signal: AbortSignal, options: StreamOptions) => Promise<StreamStart>;
 
 /** Why a stream ended early. The gateway turns it into an OpenAI-shaped error event. */
 export type StreamFault =
@@ -126,7 +126,7 @@ class UpstreamStream implements OpenedStream {
       }
     }
     if (!chunk && !this.tracker.ended) {
-      chunk = syntheticEnd(this.last, rid);
+      chunk = syntheticEnd(chunkFields(this.last), rid);
       this.tracker.ended = true;
     }
     return chunk ? { chunk, end: this.tracker.see(chunk) } : {};
@@ -143,7 +143,7 @@ class UpstreamStream implements OpenedStream {
 }
 
 /** The provider call of a streamed attempt: opens the stream and reads its first chunk. */
-async function openAttempt(open: StreamProviderCall, req: LlmRequest, ex: Exchange, signal: AbortSignal): Promise<Answer<UpstreamStream>> {
+async function openAttempt(open: StreamProviderCall, req: LlmRequest, options: StreamOptions, ex: Exchange, signal: AbortSignal): Promise<Answer<UpstreamStream>> {
   if (signal.aborted) throw clientGone();
   const controller = new AbortController();
   const unlink = linkAbort(signal, controller);
@@ -155,7 +155,7 @@ async function openAttempt(open: StreamProviderCall, req: LlmRequest, ex: Exchan
   };
   let start: StreamStart;
   try {
-    start = await open(req, controller.signal);
+    start = await open(req, controller.signal, options);
   } catch (e) {
     fail();
     return { error: toLlmError(e, req) };
@@ -199,13 +199,29 @@ export async function runLlmStream(
   ex: Exchange,
   signal: AbortSignal,
 ): Promise<StreamOutcome> {
-  const { result, attemptErrors, attempts } = await runLlm(plugins, base, fallbacks, (req) => openAttempt(open, req, ex, signal), ex);
+  const viewers = chunkViewers(plugins);
+  const options: StreamOptions = { passThrough: viewers.post.length === 0 && viewers.chunkHooks.length === 0 };
+  const { result, attemptErrors, attempts } = await runLlm(plugins, base, fallbacks, (req) => openAttempt(open, req, options, ex, signal), ex);
   if (result.error) return { error: result.error, attemptErrors, attempts };
-  if (result.stream) return { stream: new ChunkRelay(plugins, ex, signal, result.stream.first, result.stream), attempts };
+  if (result.stream) return { stream: new ChunkRelay(viewers, ex, signal, result.stream.first, result.stream), attempts };
   // A response that did not come from a stream (a pre_llm_hook short-circuit, or a post_llm_hook that
   // recovered an error): one chunk that ends the stream. Its post-hooks already ran on the full response.
   ex.ctx.setReserved(CtxKey.streamEnd, true);
-  return { stream: new ChunkRelay(plugins, ex, signal, responseToChunk(result.response), undefined), attempts };
+  return { stream: new ChunkRelay(viewers, ex, signal, responseToChunk(result.response), undefined), attempts };
+}
+
+/** The hooks that see each chunk after the first: post_llm_hook of the plugins that take deltas, then the chunk hooks; both N..1. */
+interface ChunkViewers {
+  post: ReturnType<typeof deltaHooks>;
+  chunkHooks: LoadedPlugin[];
+}
+
+function chunkViewers(plugins: readonly LoadedPlugin[]): ChunkViewers {
+  // The provider was called, so every plugin's pre_llm_hook ran (post_llm for all that take deltas) and
+  // every transport pre-hook continued (chunk hook for all).
+  const chunkHooks: LoadedPlugin[] = [];
+  for (let i = plugins.length - 1; i >= 0; i--) if (plugins[i].has('http_transport_stream_chunk_hook')) chunkHooks.push(plugins[i]);
+  return { post: deltaHooks(plugins), chunkHooks };
 }
 
 // ---- relaying: every chunk after the first
@@ -216,8 +232,8 @@ class ChunkRelay implements ChunkStream {
   private open = true;
   /** The first chunk: its post_llm hooks ran in the attempt, only the chunk hooks remain. */
   private pending: LlmChunk | undefined;
-  private readonly post: ReturnType<typeof deltaHooks>;
-  private readonly chunkHooks: LoadedPlugin[] = [];
+  private readonly post: ChunkViewers['post'];
+  private readonly chunkHooks: LoadedPlugin[];
   /** No hook sees the chunks: each goes out as the upstream's own JSON text (RAW_CHUNK_JSON), not serialised again. */
   private readonly passRaw: boolean;
   private readonly unlinkClient: () => void;
@@ -226,7 +242,7 @@ class ChunkRelay implements ChunkStream {
   private readonly started = performance.now();
 
   constructor(
-    plugins: readonly LoadedPlugin[],
+    viewers: ChunkViewers,
     private readonly ex: Exchange,
     signal: AbortSignal,
     first: LlmChunk,
@@ -234,10 +250,8 @@ class ChunkRelay implements ChunkStream {
     private readonly upstream: UpstreamStream | undefined,
   ) {
     this.pending = first;
-    // The provider was called, so every plugin's pre_llm_hook ran (post_llm for all that take deltas) and
-    // every transport pre-hook continued (chunk hook for all); both in reverse order.
-    this.post = deltaHooks(plugins);
-    for (let i = plugins.length - 1; i >= 0; i--) if (plugins[i].has('http_transport_stream_chunk_hook')) this.chunkHooks.push(plugins[i]);
+    this.post = viewers.post;
+    this.chunkHooks = viewers.chunkHooks;
     this.passRaw = this.post.length === 0 && this.chunkHooks.length === 0;
     const onAbort = () => this.cancel(signal.reason);
     if (signal.aborted) queueMicrotask(onAbort);

@@ -14,6 +14,18 @@ export type ChunkSource = AsyncIterator<LlmChunk, unknown, undefined>;
 /** An opened stream, or the error that came instead of it (status, unreachable, timeout). */
 export type StreamStart = { chunks: ChunkSource; error?: undefined } | { error: LlmError; chunks?: undefined };
 
+/** How the pipeline will use a stream's chunks. */
+export interface StreamOptions {
+  /**
+   * No plugin in the request's chain sees the chunks (none takes deltas or has a
+   * chunk hook): the chunks go to the client as the upstream's text. A provider
+   * may then hand over a chunk as its text alone (textOnlyChunk), unparsed, as
+   * long as it still finds what the pipeline relies on: the end of the stream
+   * (the chunk with a finish_reason, parsed), upstream errors and bad chunks.
+   */
+  passThrough: boolean;
+}
+
 /**
  * What a ChunkSource throws when the stream breaks (malformed chunk, idle upstream, early close, ...).
  *
@@ -39,6 +51,34 @@ export const RAW_CHUNK_JSON: unique symbol = Symbol('sandgate.rawChunkJson');
 /** The upstream JSON text a provider kept on a chunk (RAW_CHUNK_JSON), if any. */
 export function rawChunkJson(chunk: LlmChunk): string | undefined {
   return (chunk as { [RAW_CHUNK_JSON]?: string })[RAW_CHUNK_JSON];
+}
+
+/**
+ * A chunk handed over as its JSON text only, not parsed (StreamOptions.passThrough):
+ * no fields, so nothing reads it but the relay, which sends the text on.
+ *
+ * @example yield textOnlyChunk(ev.data);
+ */
+export function textOnlyChunk(json: string): LlmChunk {
+  return { [RAW_CHUNK_JSON]: json } as LlmChunk;
+}
+
+/**
+ * A chunk's fields: a text-only chunk (textOnlyChunk) is parsed for them, for the
+ * rare reader that needs them (the closing chunk the gateway adds takes the last
+ * chunk's id and model); {} if its text is not a JSON object.
+ *
+ * @example syntheticEnd(chunkFields(last), rid)
+ */
+export function chunkFields(chunk: LlmChunk): LlmChunk {
+  const raw = rawChunkJson(chunk);
+  if (raw === undefined || Object.keys(chunk).length > 0) return chunk;
+  try {
+    const v: unknown = JSON.parse(raw);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as LlmChunk) : {};
+  } catch {
+    return {};
+  }
 }
 
 /**
