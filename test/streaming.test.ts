@@ -7,6 +7,7 @@ import vm from 'node:vm';
 import { ErrorCode } from '../host/errors/codes.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { fixture, samplePlugin } from './helpers/paths.js';
+import { scripted } from './helpers/scripted.js';
 import { chunkEvent, contentOf, postStream, sleep, startSse, streamPieces, waitFor } from './helpers/sse.js';
 import { completion, startUpstream, type Upstream } from './helpers/upstream.js';
 
@@ -23,6 +24,22 @@ const chat = (model: string, content = 'one two three four', extra: Record<strin
 
 /** An upstream chunk in JSON text that JSON.stringify would write differently (spaces, a \\u escape). */
 const SPACED_FIRST = '{"id": "chatcmpl-sp", "object": "chat.completion.chunk", "created": 1700000000, "model": "spaced", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "sp\\u00e4ced"}, "finish_reason": null}]}';
+
+/**
+ * A whole upstream stream as written: spacing JSON.stringify would not keep, a \\u escape, a key
+ * order of its own, the finish chunk, a usage-only chunk and [DONE]. Through a chain where no plugin
+ * sees chunks, the client gets these bytes.
+ */
+const VERBATIM = [
+  'data: {"id":"chatcmpl-v","object":"chat.completion.chunk","created":1700000001,"model":"verbatim","system_fingerprint":"fp_x","choices":[{"index":0,"delta":{"role":"assistant","content":"H\\u00e9"},"logprobs":null,"finish_reason":null}]}\n\n',
+  'data: {"choices": [{"delta": {"content": "llo, \\"error\\": no"}, "index": 0, "finish_reason": null}], "id": "chatcmpl-v", "object": "chat.completion.chunk", "created": 1700000001, "model": "verbatim"}\n\n',
+  'data: {"id":"chatcmpl-v","object":"chat.completion.chunk","created":1700000001,"model":"verbatim","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+  'data: {"id":"chatcmpl-v","object":"chat.completion.chunk","created":1700000001,"model":"verbatim","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n',
+  'data: [DONE]\n\n',
+].join('');
+
+/** A chunk that is an object with "choices" on its face, but broken JSON inside. */
+const BROKEN_INSIDE = '{"id": "chatcmpl-b", "choices": [{"index": 0, "delta": {"content": "x"}, oops}]}';
 
 const hello = (name: string) => ({ name, path: samplePlugin('hello-world') });
 const wat = (name: string, extra: Record<string, unknown> = {}) => ({ name, path: fixture(name), ...extra });
@@ -55,11 +72,13 @@ describe('streaming with the mock provider', () => {
         slow: { type: 'mock', stream_chunks: 4, stream_delay_ms: 250 },
         ten: { type: 'mock', stream_chunks: 10 },
       },
-      plugins: [hello('hello-a'), hello('hello-b'), { name: 'redact', path: samplePlugin('redact') }],
+      // hello-world and redact answer stream_deltas: false in init; the scripted plugins take deltas (the default).
+      plugins: [hello('hello-a'), scripted('deltas-a'), hello('hello-b'), scripted('deltas-b'), { name: 'redact', path: samplePlugin('redact') }],
     });
     url = `${gw.url}/v1/chat/completions`;
   });
   after(() => gw.close());
+  const postLlmCalls = (rid: string, plugin: string) => gw.hooksFor(rid).filter((h) => h === `${plugin}:post_llm_hook`).length;
 
   it("answers text/event-stream in OpenAI's format: chunk events, then [DONE]", async () => {
     const r = await postStream(url, chat('mock/echo'), { headers: { 'x-request-id': 'stream-format-1' } });
@@ -89,17 +108,26 @@ describe('streaming with the mock provider', () => {
     assert.equal(contentOf(r.chunks), 'a b c a b c a b c a ');
   });
 
-  it('runs post_llm_hook (N..1, as a delta) then the chunk hooks (N..1) on every chunk, and no transport post-hook', async () => {
+  it('runs post_llm_hook (N..1, as a delta, for the plugins that take deltas) then the chunk hooks (N..1) on every chunk, and no transport post-hook', async () => {
     const rid = 'stream-order-1';
     const r = await postStream(url, chat('mock/echo', 'x y'), { headers: { 'x-request-id': rid } });
     assert.equal(r.chunks.length, 3);
     const hooks = gw.hooksFor(rid);
     // (redact exports neither transport pre-hook nor pre_llm_hook; hello-world has no chunk hook)
-    assert.deepEqual(hooks.slice(0, 4), ['hello-a:http_transport_pre_hook', 'hello-b:http_transport_pre_hook', 'hello-a:pre_llm_hook', 'hello-b:pre_llm_hook']);
-    const perChunk = ['redact:post_llm_hook', 'hello-b:post_llm_hook', 'hello-a:post_llm_hook', 'redact:http_transport_stream_chunk_hook'];
-    const rest = hooks.slice(4);
+    const chain = ['hello-a', 'deltas-a', 'hello-b', 'deltas-b'];
+    assert.deepEqual(hooks.slice(0, 8), [...chain.map((p) => `${p}:http_transport_pre_hook`), ...chain.map((p) => `${p}:pre_llm_hook`)]);
+    // hello-world and redact opted out of deltas: none of their post_llm_hooks runs for a chunk.
+    const perChunk = ['deltas-b:post_llm_hook', 'deltas-a:post_llm_hook', 'redact:http_transport_stream_chunk_hook'];
+    const rest = hooks.slice(8);
     assert.deepEqual(rest, [...perChunk, ...perChunk, ...perChunk]);
     assert.ok(!hooks.some((h) => h.endsWith('http_transport_post_hook')));
+  });
+
+  it('stream_deltas: false: post_llm_hook still runs for a non-streamed response, once, like for a plugin that takes deltas', async () => {
+    const rid = 'stream-optout-plain';
+    const r = await gw.post('/v1/chat/completions', { model: 'mock/echo', messages: [{ role: 'user', content: 'plain' }] }, { 'x-request-id': rid });
+    assert.equal(r.status, 200);
+    for (const p of ['hello-a', 'hello-b', 'redact', 'deltas-a', 'deltas-b']) assert.equal(postLlmCalls(rid, p), 1, p);
   });
 
   it('sends the first chunk as soon as it has passed the hooks, not when the stream is complete', async () => {
@@ -127,8 +155,10 @@ describe('streaming with the mock provider', () => {
     assert.ok(r.chunks.every((c) => c.model === 'second'));
     const hooks = gw.hooksFor(rid);
     assert.equal(hooks.filter((h) => h === 'hello-a:pre_llm_hook').length, 2);
-    // one post_llm call for the failed attempt's error, one per streamed chunk (2 words + finish)
-    assert.equal(hooks.filter((h) => h === 'hello-a:post_llm_hook').length, 1 + 3);
+    // A plugin that takes deltas: one post_llm call for the failed attempt's error, one per streamed chunk (2 words + finish).
+    assert.equal(postLlmCalls(rid, 'deltas-a'), 1 + 3);
+    // One that opted out (stream_deltas: false): the error only.
+    assert.equal(postLlmCalls(rid, 'hello-a'), 1);
   });
 
   it('allow_fallbacks false stops at the primary: an ordinary JSON error, no stream', async () => {
@@ -203,7 +233,7 @@ describe('chunk hooks: pass, replace, drop, fail', () => {
       assert.equal(r.error.plugin, 'error-chunk');
       assert.equal(r.done, false);
       // The stream ended at the first chunk: no more hooks for the other chunks.
-      assert.equal(gw.hooksFor(rid).filter((h) => h.endsWith('post_llm_hook')).length, 1);
+      assert.equal(gw.hooksFor(rid).filter((h) => h.endsWith('http_transport_stream_chunk_hook')).length, 1);
     }));
 
   it('a fail-closed chunk hook that traps ends the stream with an error event; the gateway stays healthy', () =>
@@ -268,6 +298,15 @@ describe('chunk hooks: pass, replace, drop, fail', () => {
       assert.deepEqual(r.events, ['[DONE]']);
     }));
 
+  it('stream_deltas: false: a pre_llm_hook short-circuit in a stream is a full response, so that post_llm_hook sees it', () =>
+    withGateway({ plugins: [scripted('skips', { stream_deltas: false }), scripted('answers', { hooks: { pre_llm_hook: { llm_respond: 'from plugin' } } })] }, async (gw) => {
+      const rid = 'stream-optout-short-circuit';
+      const r = await postStream(url(gw), chat('mock/echo'), { headers: { 'x-request-id': rid } });
+      assert.equal(r.chunks.length, 1);
+      assert.equal(r.chunks[0].choices[0].delta.content, 'from plugin');
+      assert.deepEqual(gw.hooksFor(rid).filter((h) => h.endsWith('post_llm_hook')), ['answers:post_llm_hook', 'skips:post_llm_hook']);
+    }));
+
   it('a pre_llm_hook short-circuit: the chunk carries the whole content and its finish_reason', () =>
     withGateway({ plugins: [wat('respond-pre-llm')] }, async (gw) => {
       const r = await postStream(url(gw), chat('mock/echo'));
@@ -288,6 +327,8 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
   /** The same upstreams through a gateway with no plugins: chunks pass as the upstream's own JSON text. */
   let bare: TestGateway;
   let bareUrl: string;
+  /** Through hello-world twice: plugins that opted out of deltas and have no chunk hook. */
+  let hellos: TestGateway;
   /** Models whose upstream response was closed by the gateway before it ended. */
   const aborted: string[] = [];
   const open = new Set<ServerResponse>();
@@ -370,6 +411,17 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
           res.write('data: {"id": "chatcmpl-sp", "object": "chat.completion.chunk",\ndata: "created": 1700000000, "model": "spaced", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n');
           res.end('data: [DONE]\n\n');
           return;
+        case 'verbatim':
+          startSse(res);
+          res.end(VERBATIM);
+          return;
+        case 'broken-inside':
+          startSse(res);
+          res.write(chunkEvent('fine ', null, model, true));
+          res.write(`data: ${BROKEN_INSIDE}\n\n`);
+          res.write(chunkEvent(null, 'stop', model));
+          res.end('data: [DONE]\n\n');
+          return;
         case 'json':
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify(completion('no stream here', model)));
@@ -404,10 +456,16 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
       plugins: [],
     });
     bareUrl = `${bare.url}/v1/chat/completions`;
+    hellos = await startTestGateway({
+      runtime: { workers: 2 },
+      providers: { up: { type: 'openai', base_url: up.url, api_key: 'sk-test', stream_idle_timeout_ms: 300 } },
+      plugins: [hello('hello-a'), hello('hello-b')],
+    });
   });
   after(async () => {
     await gw.close();
     await bare.close();
+    await hellos.close();
     for (const res of open) res.destroy();
     await up.close();
   });
@@ -555,7 +613,44 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
       assert.equal(r.done, true);
     });
 
-    it('with a plugin that has a post_llm_hook, chunks are serialised again', async () => {
+    it('through plugins that opted out of deltas (stream_deltas: false) and have no chunk hook, the bytes are the same', async () => {
+      const rid = 'stream-raw-hellos';
+      const res = await fetch(`${hellos.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': rid },
+        body: JSON.stringify(chat('up/spaced')),
+      });
+      const text = await res.text();
+      assert.equal(text.split('\n\n')[0], `data: ${SPACED_FIRST}`, 'the first chunk as the upstream wrote it');
+      assert.equal(text, await raw(bareUrl, 'spaced'), 'the same bytes as through a gateway with no plugins');
+      // Their transport and LLM pre-hooks ran; no post_llm_hook for any chunk.
+      assert.deepEqual(hellos.hooksFor(rid), ['hello-a:http_transport_pre_hook', 'hello-b:http_transport_pre_hook', 'hello-a:pre_llm_hook', 'hello-b:pre_llm_hook']);
+    });
+
+    it('a whole stream arrives byte for byte as the upstream wrote it: content, finish and usage chunks, [DONE]', async () => {
+      assert.equal(await raw(bareUrl, 'verbatim'), VERBATIM);
+      assert.equal(await raw(`${hellos.url}/v1/chat/completions`, 'verbatim'), VERBATIM);
+    });
+
+    it('chunks are not parsed: one broken inside, but an object with "choices" on its face, goes on as it came', async () => {
+      const text = await raw(bareUrl, 'broken-inside');
+      assert.ok(text.includes(`data: ${BROKEN_INSIDE}\n\n`), text);
+      assert.ok(text.endsWith('data: [DONE]\n\n'), text);
+      // A chain with a plugin that sees chunks parses each one: the same chunk ends the stream as a bad chunk.
+      const r = await postStream(url, chat('up/broken-inside'));
+      assert.equal(contentOf(r.chunks), 'fine ');
+      assert.equal(r.error.code, ErrorCode.upstreamBadChunk);
+    });
+
+    it('the closing chunk the gateway adds keeps the stream id and model, also when no chunk was parsed', async () => {
+      const r = await postStream(bareUrl, pieces('pieces-nofinish', ['a', 'b']));
+      assert.equal(r.chunks.length, 3);
+      assert.equal(r.chunks.at(-1).id, 'chatcmpl-up');
+      assert.equal(r.chunks.at(-1).model, 'pieces-nofinish');
+      assert.deepEqual(r.chunks.at(-1).choices, [{ index: 0, delta: {}, finish_reason: 'stop' }]);
+    });
+
+    it('with a plugin that has a chunk hook, chunks are serialised again', async () => {
       const text = await raw(url, 'spaced');
       assert.ok(!text.includes(SPACED_FIRST), text);
       assert.equal(JSON.parse(text.split('\n\n')[0].replace(/^data: /, '')).choices[0].delta.content, 'sp\u00e4ced');
@@ -635,6 +730,62 @@ describe('the OpenAI-compatible provider relays upstream streams', () => {
     it('a key that runs to the end of the stream', async () => {
       assert.equal((await redacted(['a ', KEY.slice(0, 10), KEY.slice(10)])).text, 'a [REDACTED]');
     });
+  });
+});
+
+describe('a stream holds its plugin chain until it ends, then lets go of it', () => {
+  let gw: TestGateway;
+  let url: string;
+  before(async () => {
+    gw = await startTestGateway({ providers: { slow: { type: 'mock', stream_chunks: 4, stream_delay_ms: 150 } }, plugins: [hello('hello-a')] });
+    url = `${gw.url}/v1/chat/completions`;
+  });
+  after(() => gw.close());
+
+  /** Requests holding the plugin's version (/health reports it; /health itself holds nothing). */
+  const inFlight = async () => (await gw.get('/health')).json.plugins[0].in_flight as number;
+  async function released(): Promise<void> {
+    for (let i = 0; i < 100 && (await inFlight()) !== 0; i++) await sleep(20);
+    assert.equal(await inFlight(), 0, 'released');
+  }
+  /** Streams, asking /health while the first event is in the client's hands. */
+  async function heldWhileStreaming(model: string, opts: Parameters<typeof postStream>[2] = {}) {
+    let during: Promise<number> | undefined;
+    const r = await postStream(url, chat(model, 'a b c d'), {
+      ...opts,
+      onEvent: (e, i) => {
+        if (i === 0) during = inFlight();
+        return opts.onEvent?.(e, i);
+      },
+    });
+    return { r, during: await during };
+  }
+
+  it('to its last event', async () => {
+    const { r, during } = await heldWhileStreaming('slow/echo');
+    assert.equal(r.done, true);
+    assert.equal(during, 1);
+    await released();
+  });
+
+  it('to its error event', async () => {
+    const { r, during } = await heldWhileStreaming('slow/fail-after-2');
+    assert.equal(r.error.code, ErrorCode.upstreamStreamError);
+    assert.equal(during, 1);
+    await released();
+  });
+
+  it('to the client going away mid-stream', async () => {
+    const { r, during } = await heldWhileStreaming('slow/echo', { onEvent: (_e, i) => (i === 1 ? 'stop' : undefined) });
+    assert.equal(r.aborted, true);
+    assert.equal(during, 1);
+    await released();
+  });
+
+  it('and a client that leaves before the stream starts holds nothing', async () => {
+    const r = await postStream(url, chat('slow/echo'), { abortAfterMs: 50 });
+    assert.equal(r.aborted, true);
+    await released();
   });
 });
 

@@ -282,6 +282,7 @@ export function parseInitOutput(bytes: Uint8Array | null): InitOutput {
     error: s.optStr(m.error, 'error'),
     request_body: s.optBool(m.request_body, 'request_body'),
     response_body: s.optBool(m.response_body, 'response_body'),
+    stream_deltas: s.optBool(m.stream_deltas, 'stream_deltas'),
   };
 }
 

@@ -93,6 +93,8 @@ export interface InitOutput {
   error?: string;
   request_body?: boolean;
   response_body?: boolean;
+  /** false: post_llm_hook is not called with streamed deltas (still with full responses and errors). */
+  stream_deltas?: boolean;
 }
 
 export interface RequestPatch {

@@ -12,7 +12,7 @@ import type { Provider } from '../providers/provider.js';
 import type { ProviderLease } from '../providers/registry.js';
 import { PluginFailure } from '../runtime/failure.js';
 import { chatCompletions } from './chat-completions.js';
-import { releaseWhenDone, toHttpRequest, toResponse } from './edge.js';
+import { toHttpRequest, toResponse } from './edge.js';
 import { errorResponse, internalError, jsonResponse } from './http-errors.js';
 
 export interface AppDeps {
@@ -50,8 +50,12 @@ function listModels(providers: ReadonlyMap<string, Provider>, created = STARTED_
   return jsonResponse(200, { object: 'list', data });
 }
 
-/** The core router: what a request reaches once the transport pre-hooks let it through. */
-function route(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: ReadonlyMap<string, Provider>, ex: Exchange): Promise<HttpResponse> {
+/**
+ * The core router: what a request reaches once the transport pre-hooks let it through.
+ * `release` ends the request's hold on its chain and providers; only a streamed
+ * answer calls it (when the stream ends), the app does for every other.
+ */
+function route(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: ReadonlyMap<string, Provider>, ex: Exchange, release: () => void): Promise<HttpResponse> {
   if (req.path === '/v1/chat/completions') {
     if (req.method !== 'POST') {
       const e = new GatewayError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${req.path}; use POST`);
@@ -59,7 +63,7 @@ function route(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: Re
       resp.headers.allow = 'POST';
       return Promise.resolve(resp);
     }
-    return chatCompletions(req, plugins, providers, ex);
+    return chatCompletions(req, plugins, providers, ex, release);
   }
   if (req.path === '/v1/models' && req.method === 'GET') {
     return Promise.resolve(listModels(providers));
@@ -84,6 +88,15 @@ export function createApp(deps: AppDeps): Hono {
     const lease = deps.acquirePlugins();
     const plugins = lease.plugins;
     const providerLease = deps.acquireProviders();
+    // The request holds its plugin chain and providers until its response has ended: a streamed
+    // body releases them itself when it ends or is cancelled (sse.ts); any other, below. Once.
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      lease.release();
+      providerLease.release();
+    };
     let resp: HttpResponse;
     let bodyLeftUnread = false;
     try {
@@ -92,7 +105,7 @@ export function createApp(deps: AppDeps): Hono {
       const req = await toHttpRequest(c, deps.maxBodyBytes);
       resp = await runTransport(plugins, req, async (r) => {
         try {
-          return await route(r, plugins, providerLease.providers, ex);
+          return await route(r, plugins, providerLease.providers, ex, release);
         } catch (e) {
           // Client errors and 404s are ordinary responses: transport post-hooks see them too.
           if (isGatewayError(e) && !(e instanceof PluginFailure)) return errorResponse(e);
@@ -125,10 +138,10 @@ export function createApp(deps: AppDeps): Hono {
     // (as nginx does) rather than read it, and the client knows not to reuse it.
     if (bodyLeftUnread) answer.headers.set('connection', 'close');
     deps.onRequest?.(routeLabel(c.req.path), c.req.method, resp.status, (performance.now() - started) / 1000);
-    return releaseWhenDone(answer, resp.stream !== undefined, () => {
-      lease.release();
-      providerLease.release();
-    });
+    // A body that is not a stream has nothing left to run; a stream the response did not keep (toResponse
+    // cancelled it, or the fallback above replaced it) released through its cancel.
+    if (!resp.stream) release();
+    return answer;
   });
   return app;
 }

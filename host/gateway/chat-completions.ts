@@ -4,9 +4,10 @@ import { jsonPath } from '../config/load.js';
 import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import { parseClientJson } from '../pipeline/client-json.js';
 import type { Exchange } from '../pipeline/invoke.js';
-import { type LlmResult, parseTarget, runLlm } from '../pipeline/llm.js';
+import { parseTarget, runLlm } from '../pipeline/llm.js';
 import { runLlmStream, type StreamProviderCall } from '../pipeline/stream.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import type { LlmResult } from '../providers/contract.js';
 import type { Provider } from '../providers/provider.js';
 import { jsonResponse, llmErrorResponse, statusFor } from './http-errors.js';
 import { sseResponse } from './sse.js';
@@ -55,7 +56,8 @@ function unknownProvider(r: LlmRequest): { error: LlmError } {
 /**
  * "stream": true. Errors before the first chunk (all attempts failed) are ordinary
  * JSON error responses; after it, the answer is a 200 event stream whose failures
- * are error events.
+ * are error events. `release` ends the request's hold on its plugin chain and
+ * providers: the event stream calls it when it ends (last event, or cancelled).
  */
 async function streamChatCompletions(
   llm: LlmRequest,
@@ -64,11 +66,12 @@ async function streamChatCompletions(
   providers: ReadonlyMap<string, Provider>,
   ex: Exchange,
   incoming: Readonly<Record<string, string>>,
+  release: () => void,
 ): Promise<HttpResponse> {
   const signal = ex.clientSignal?.() ?? new AbortController().signal;
-  const open: StreamProviderCall = async (r, s) => {
+  const open: StreamProviderCall = async (r, s, options) => {
     const provider = providers.get(r.provider);
-    return provider ? provider.stream(r, s, incoming) : unknownProvider(r);
+    return provider ? provider.stream(r, s, incoming, options) : unknownProvider(r);
   };
   let outcome;
   try {
@@ -77,18 +80,31 @@ async function streamChatCompletions(
     if (e instanceof GatewayError && e.code === ErrorCode.clientClosed) {
       // Nobody is left to read an answer: an empty stream, so no post-hook runs for it either.
       ex.log.info({ rid: ex.ctx.requestId }, 'client closed the connection before the stream started');
+      release();
       return { status: statusFor(e.code), headers: {}, stream: new ReadableStream({ start: (c) => c.close() }) };
     }
     throw e;
   }
   if (outcome.error) return llmErrorResponse(outcome.error, outcome.attemptErrors);
-  return sseResponse(outcome.stream);
+  return sseResponse(outcome.stream, release);
 }
 
-/** POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks). */
-export async function chatCompletions(req: HttpRequest, plugins: readonly LoadedPlugin[], providers: ReadonlyMap<string, Provider>, ex: Exchange): Promise<HttpResponse> {
+/**
+ * POST /v1/chat/completions: the LLM layer (pre-hooks, provider with fallbacks, post-hooks).
+ * `release` ends the request's hold on its plugin chain and providers; a streamed
+ * answer calls it when the stream ends (the caller, for any other answer).
+ *
+ * @example const resp = await chatCompletions(req, chain, providers, ex, release);
+ */
+export async function chatCompletions(
+  req: HttpRequest,
+  plugins: readonly LoadedPlugin[],
+  providers: ReadonlyMap<string, Provider>,
+  ex: Exchange,
+  release: () => void,
+): Promise<HttpResponse> {
   const { llm, fallbacks } = parseChatRequest(req, providers, ex.limits.maxJsonDepth);
-  if (llm.stream) return streamChatCompletions(llm, fallbacks, plugins, providers, ex, req.headers);
+  if (llm.stream) return streamChatCompletions(llm, fallbacks, plugins, providers, ex, req.headers, release);
   const callProvider = async (r: LlmRequest): Promise<LlmResult> => {
     const provider = providers.get(r.provider);
     return provider ? provider.complete(r, req.headers) : unknownProvider(r);

@@ -79,39 +79,3 @@ export function toResponse(resp: HttpResponse): Response {
   resp.stream?.cancel().catch(() => {});
   return new Response(noBody ? null : ((resp.body as Uint8Array<ArrayBuffer> | undefined) ?? null), { status: resp.status, headers });
 }
-
-/**
- * Calls `done` once the response has been sent: at once for a whole body, at
- * the stream's end or cancellation for a streamed one (the request holds its
- * plugin versions until its last chunk).
- */
-export function releaseWhenDone(res: Response, streamed: boolean, done: () => void): Response {
-  const body = res.body;
-  if (!streamed || !body) {
-    done();
-    return res;
-  }
-  const reader = body.getReader();
-  const ended = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const r = await reader.read();
-          if (r.done) {
-            done();
-            controller.close();
-          } else controller.enqueue(r.value);
-        } catch (e) {
-          done();
-          controller.error(e);
-        }
-      },
-      cancel(reason) {
-        done();
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return new Response(ended, { status: res.status, headers: res.headers });
-}

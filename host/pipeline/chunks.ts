@@ -1,4 +1,5 @@
 import type { LlmChunk, LlmRequest, LlmResponse } from '../abi/types.js';
+import { responseToChunk } from '../providers/contract.js';
 
 // The shapes of streamed chunks: what post_llm_hook receives, how a full
 // response becomes a chunk, and when a stream has ended.
@@ -44,22 +45,6 @@ export function chunkForPostLlm(chunk: LlmChunk): LlmChunk {
     created: typeof created === 'number' ? created : 0,
     model: typeof model === 'string' ? model : '',
     choices: Array.isArray(chunk.choices) ? chunk.choices : [],
-  };
-}
-
-/** A full chat.completion as one chunk: each message becomes the delta, with its finish_reason. */
-export function responseToChunk(resp: LlmResponse): LlmChunk {
-  const { id, object: _object, created, model, choices, ...rest } = resp;
-  return {
-    id,
-    object: 'chat.completion.chunk',
-    created,
-    model,
-    choices: (choices ?? []).map((c) => {
-      const { message, finish_reason, ...crest } = c as Record<string, unknown>;
-      return { ...crest, delta: message ?? {}, finish_reason: finish_reason ?? 'stop' };
-    }),
-    ...rest,
   };
 }
 

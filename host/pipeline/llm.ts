@@ -1,19 +1,42 @@
-import type { HookName, LlmError, LlmPostOutput, LlmRequest, LlmRequestPatch, LlmResponse } from '../abi/types.js';
+import { sameValue } from '../abi/same-value.js';
+import type { HookName, LlmChunk, LlmError, LlmPostOutput, LlmRequest, LlmRequestPatch } from '../abi/types.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import type { LlmResult } from '../providers/contract.js';
+import { asChunk, chunkForPostLlm } from './chunks.js';
 import { CtxKey } from './context.js';
 import { type Exchange, invokeHook } from './invoke.js';
 
-export type LlmResult = { response: LlmResponse; error?: undefined } | { error: LlmError; response?: undefined };
+/**
+ * A stream the provider call opened for an attempt, its first chunk read: the
+ * attempt's post_llm hooks see that chunk as a delta (and may replace it, in
+ * `first`); close() ends the upstream when they turn it into an error or fail.
+ */
+export interface OpenedStream {
+  first: LlmChunk;
+  close(): void;
+}
 
-/** Calls the provider named in req.provider. Injected by the gateway: the pipeline knows no HTTP client. */
-export type ProviderCall = (req: LlmRequest) => Promise<LlmResult>;
+/** What the provider call of an attempt answers: a response, an error, or (streaming only) the opened stream. */
+export type Answer<S extends OpenedStream = never> =
+  | (LlmResult & { stream?: undefined })
+  | ([S] extends [never] ? never : { stream: S; response?: undefined; error?: undefined });
 
-export interface LlmOutcome {
-  result: LlmResult;
+/**
+ * Calls the provider named in req.provider. Injected by the gateway (the
+ * pipeline knows no HTTP client), or by runLlmStream, whose call opens a stream.
+ *
+ * @example const call: ProviderCall = (r) => providers.get(r.provider)!.complete(r, headers);
+ */
+export type ProviderCall<S extends OpenedStream = never> = (req: LlmRequest) => Promise<Answer<S>>;
+
+export interface LlmOutcome<S extends OpenedStream = never> {
+  result: Answer<S>;
   /** Every attempt's error, primary first, when all attempts failed. */
   attemptErrors: LlmError[];
   attempts: number;
 }
+
+type PostHookName = 'post_llm_hook' | 'post_hook';
 
 /** The hook to call for a phase: the current name, or the legacy one if only that is exported. */
 export function hookFor<C extends HookName, L extends HookName>(p: LoadedPlugin, current: C, legacy: L): C | L | null {
@@ -48,10 +71,49 @@ export function parseTarget(target: string): { provider: string; model: string }
   return { provider: target.slice(0, slash), model: target.slice(slash + 1) };
 }
 
+/**
+ * One plugin's post_llm_hook on a streamed delta (ABI.md §5.5): the chunk goes in
+ * as an LlmResponse; out comes a replacement chunk, an error (which ends the
+ * stream), or null for "unchanged" (also a fail-open failure). Unchanged is
+ * decided by value (ABI.md §5.5), so a plugin that decodes and re-encodes the
+ * chunk it was given leaves the upstream's own chunk in place.
+ *
+ * @example const out = await postLlmOnDelta(plugin, 'post_llm_hook', chunk, ex); // out?.chunk ?? chunk goes on
+ */
+export async function postLlmOnDelta(
+  plugin: LoadedPlugin,
+  hook: PostHookName,
+  chunk: LlmChunk,
+  ex: Exchange,
+): Promise<{ chunk: LlmChunk; error?: undefined } | { error: LlmError; chunk?: undefined } | null> {
+  const sent = chunkForPostLlm(chunk);
+  const out = await invokeHook(plugin, hook, { ctx: ex.ctx.values, response: sent }, ex);
+  if (!out) return null;
+  if (out.error) return { error: out.error };
+  if (out.response && !sameValue(out.response, sent)) return { chunk: asChunk(out.response) };
+  return null;
+}
+
+/**
+ * The post_llm hooks that see streamed deltas, in the order they run (N..1): every
+ * plugin exporting one, unless its init said `stream_deltas: false`.
+ *
+ * @example for (const { plugin, hook } of deltaHooks(chain)) await postLlmOnDelta(plugin, hook, chunk, ex);
+ */
+export function deltaHooks(plugins: readonly LoadedPlugin[]): { plugin: LoadedPlugin; hook: PostHookName }[] {
+  const hooks: { plugin: LoadedPlugin; hook: PostHookName }[] = [];
+  for (let i = plugins.length - 1; i >= 0; i--) {
+    const plugin = plugins[i];
+    const hook = hookFor(plugin, 'post_llm_hook', 'post_hook');
+    if (hook && plugin.wantsStreamDeltas) hooks.push({ plugin, hook });
+  }
+  return hooks;
+}
+
 /** One attempt: pre-hooks 1..N (until one short-circuits at k), the provider unless short-circuited, post-hooks k..1. */
-async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, callProvider: ProviderCall, ex: Exchange): Promise<LlmResult> {
+async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin[], req: LlmRequest, callProvider: ProviderCall<S>, ex: Exchange): Promise<Answer<S>> {
   let ran = plugins.length;
-  let result: LlmResult | undefined;
+  let result: Answer<S> | undefined;
 
   for (let i = 0; i < plugins.length && !result; i++) {
     const p = plugins[i];
@@ -72,15 +134,32 @@ async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, cal
 
   result ??= await callProvider(req);
 
-  for (let i = ran - 1; i >= 0; i--) {
-    const p = plugins[i];
-    const hook = hookFor(p, 'post_llm_hook', 'post_hook');
-    if (!hook) continue;
-    const envelope: unknown = result.response ? { ctx: ex.ctx.values, response: result.response } : { ctx: ex.ctx.values, error: result.error };
-    const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, ex);
-    if (!out) continue;
-    if (out.response) result = { response: out.response };
-    else if (out.error) result = { error: out.error };
+  try {
+    for (let i = ran - 1; i >= 0; i--) {
+      const p = plugins[i];
+      const hook = hookFor(p, 'post_llm_hook', 'post_hook');
+      if (!hook) continue;
+      if (result.stream) {
+        // A stream's first chunk is a delta: only for the plugins that take deltas. An error here is
+        // the attempt's (nothing was sent yet): the stream is closed and the next fallback may run.
+        if (!p.wantsStreamDeltas) continue;
+        const out = await postLlmOnDelta(p, hook, result.stream.first, ex);
+        if (out?.error) {
+          result.stream.close();
+          result = { error: out.error };
+        } else if (out?.chunk) result.stream.first = out.chunk;
+        continue;
+      }
+      const envelope: unknown = result.response ? { ctx: ex.ctx.values, response: result.response } : { ctx: ex.ctx.values, error: result.error };
+      const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, ex);
+      if (!out) continue;
+      if (out.response) result = { response: out.response };
+      else if (out.error) result = { error: out.error };
+    }
+  } catch (e) {
+    // A fail-closed plugin failure ends the request: the stream it was looking at goes with it.
+    result.stream?.close();
+    throw e;
   }
   return result;
 }
@@ -91,13 +170,13 @@ async function runAttempt(plugins: readonly LoadedPlugin[], req: LlmRequest, cal
  * next target unless its allow_fallbacks is false. When all fail, the primary's
  * error is the result and every attempt's error is reported.
  */
-export async function runLlm(
+export async function runLlm<S extends OpenedStream = never>(
   plugins: readonly LoadedPlugin[],
   base: LlmRequest,
   fallbacks: readonly { provider: string; model: string }[],
-  callProvider: ProviderCall,
+  callProvider: ProviderCall<S>,
   ex: Exchange,
-): Promise<LlmOutcome> {
+): Promise<LlmOutcome<S>> {
   const targets = [{ provider: base.provider, model: base.model }, ...fallbacks];
   const errors: LlmError[] = [];
   for (let index = 0; index < targets.length; index++) {
@@ -109,7 +188,7 @@ export async function runLlm(
     ex.ctx.setReserved(CtxKey.provider, req.provider);
     ex.ctx.setReserved(CtxKey.model, req.model);
     const result = await runAttempt(plugins, req, callProvider, ex);
-    if (result.response) return { result, attemptErrors: errors, attempts: index + 1 };
+    if (!result.error) return { result, attemptErrors: errors, attempts: index + 1 };
     errors.push(result.error);
     if (result.error.allow_fallbacks === false) break;
     if (index + 1 < targets.length) {

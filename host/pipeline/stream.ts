@@ -1,44 +1,25 @@
-import { sameValue } from '../abi/same-value.js';
-import type { HookError, HookName, LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
+import type { HookError, LlmChunk, LlmError, LlmRequest } from '../abi/types.js';
 import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
+import { type ChunkSource, chunkFields, LlmStreamError, rawChunkJson, responseToChunk, type StreamOptions, type StreamStart } from '../providers/contract.js';
 import { PluginFailure } from '../runtime/failure.js';
-import { asChunk, chunkForPostLlm, EndTracker, expectedChoices, responseToChunk, syntheticEnd } from './chunks.js';
+import { EndTracker, expectedChoices, syntheticEnd } from './chunks.js';
 import { CtxKey } from './context.js';
 import { type Exchange, invokeHook } from './invoke.js';
-import { hookFor, type ProviderCall, runLlm } from './llm.js';
+import { type Answer, deltaHooks, type OpenedStream, postLlmOnDelta, runLlm } from './llm.js';
 
-// Streaming ("stream": true). The pre-hooks, the provider call and the
-// fallbacks are runLlm's, unchanged: the provider call here opens the upstream
-// stream and waits for its first chunk, so a failure before that chunk is an
-// ordinary attempt error (post_llm hooks see it, the next fallback is tried).
-// Once a first chunk exists the answer is committed; every later chunk is
-// pulled one at a time when the client reads, through post_llm_hook (N..1) and
-// http_transport_stream_chunk_hook (N..1). Nothing buffers the stream.
-
-/** A provider's stream: chunks pulled one at a time; a thrown error (LlmStreamError) ends it. */
-export type ChunkSource = AsyncIterator<LlmChunk, unknown, undefined>;
-
-export type StreamStart = { chunks: ChunkSource; error?: undefined } | { error: LlmError; chunks?: undefined };
+// Streaming ("stream": true), in two parts. Opening: runLlm's attempts
+// (pre-hooks, provider, post-hooks, fallbacks), where the provider call opens
+// the upstream stream and reads its first chunk, so a failure before that chunk
+// is an ordinary attempt error (post_llm hooks see it, the next fallback is
+// tried), and the attempt's post_llm hooks see the first chunk as a delta.
+// Relaying: once a first chunk exists the answer is committed; every later
+// chunk is pulled one at a time when the client reads, through post_llm_hook
+// (N..1, the plugins that take deltas) and http_transport_stream_chunk_hook
+// (N..1). Nothing buffers the stream.
 
 /** Opens a streamed completion at req.provider. Aborting the signal aborts the upstream request. */
-export type StreamProviderCall = (req: LlmRequest, signal: AbortSignal) => Promise<StreamStart>;
-
-/**
- * Set by a provider on a chunk it parsed from the upstream: the chunk's JSON text
- * exactly as received, on one line. A chain with no hook that sees chunks sends
- * that text on as it is instead of serialising the chunk again. A symbol key, so
- * neither JSON.stringify, the ABI codec nor sameValue ever sees it.
- */
-export const RAW_CHUNK_JSON: unique symbol = Symbol('sandgate.rawChunkJson');
-
-/** What a ChunkSource throws when the stream breaks (malformed chunk, idle upstream, early close, ...). */
-export class LlmStreamError extends Error {
-  constructor(readonly error: LlmError) {
-    super(error.message);
-    this.name = 'LlmStreamError';
-  }
-}
+export type StreamProviderCall = (req: LlmRequest, signal: AbortSignal, options: StreamOptions) => Promise<StreamStart>;
 
 /** Why a stream ended early. The gateway turns it into an OpenAI-shaped error event. */
 export type StreamFault =
@@ -81,50 +62,134 @@ function linkAbort(parent: AbortSignal, child: AbortController): () => void {
   return () => parent.removeEventListener('abort', onAbort);
 }
 
-function closeSource(source: ChunkSource | undefined): void {
+function closeSource(source: ChunkSource): void {
   // Lets a generator run its finally blocks (release the upstream body); never throws.
-  source?.return?.().catch(() => {});
+  source.return?.().catch(() => {});
 }
 
-export function toLlmError(e: unknown, req: { provider: string; model: string }): LlmError {
-  if (e instanceof LlmStreamError) return { provider: req.provider, model: req.model, ...e.error };
+function toLlmError(e: unknown, target: { provider: string; model: string }): LlmError {
+  if (e instanceof LlmStreamError) return { provider: target.provider, model: target.model, ...e.error };
   return {
-    message: `provider "${req.provider}": the stream failed: ${(e as Error)?.message ?? String(e)}`,
+    message: `provider "${target.provider}": the stream failed: ${(e as Error)?.message ?? String(e)}`,
     ...errorFields(ErrorCode.upstreamStreamError),
     allow_fallbacks: null,
-    provider: req.provider,
-    model: req.model,
+    provider: target.provider,
+    model: target.model,
   };
 }
 
-// ---- the attempt loop
+// ---- opening: the provider call of an attempt
 
-/** The stream an attempt opened, kept while runLlm's post-hooks look at its first chunk. */
-interface Live {
-  attempt: number;
-  source: ChunkSource;
-  controller: AbortController;
-  unlink: () => void;
-  sourceDone: boolean;
-  tracker: EndTracker;
-  /** The first chunk as received, and the object handed to the post-hooks for it. */
-  first: LlmChunk;
-  firstForHooks: LlmChunk;
+/** An upstream stream an attempt opened: its first chunk read, the rest pulled one at a time. */
+class UpstreamStream implements OpenedStream {
+  /** Chunks read from the upstream (the closing chunk the gateway adds is not one). */
+  received = 1;
+  private sourceDone: boolean;
+  private closed = false;
+  /** The last chunk as the upstream sent it: the closing chunk the gateway adds takes its id, created and model. */
+  private last: LlmChunk;
+
+  constructor(
+    /** The first chunk, as the attempt's post_llm hooks leave it. */
+    public first: LlmChunk,
+    firstWasEnd: boolean,
+    private readonly source: ChunkSource,
+    private readonly controller: AbortController,
+    private readonly unlinkClient: () => void,
+    private readonly target: { provider: string; model: string },
+    private readonly tracker: EndTracker,
+  ) {
+    this.sourceDone = firstWasEnd;
+    this.last = first;
+  }
+
+  /**
+   * The next chunk and whether the stream has ended with it (sandgate.stream_end);
+   * at the upstream's clean end, a closing chunk if none carried a finish_reason;
+   * nothing after that. A broken stream is an error.
+   */
+  async pull(rid: string): Promise<{ chunk?: LlmChunk; end?: boolean; error?: LlmError }> {
+    let chunk: LlmChunk | undefined;
+    if (!this.sourceDone) {
+      let r: IteratorResult<LlmChunk, unknown>;
+      try {
+        r = await this.source.next();
+      } catch (e) {
+        this.sourceDone = true;
+        return { error: toLlmError(e, this.target) };
+      }
+      if (r.done) this.sourceDone = true;
+      else {
+        chunk = r.value;
+        this.received++;
+        this.last = chunk;
+      }
+    }
+    if (!chunk && !this.tracker.ended) {
+      chunk = syntheticEnd(chunkFields(this.last), rid);
+      this.tracker.ended = true;
+    }
+    return chunk ? { chunk, end: this.tracker.see(chunk) } : {};
+  }
+
+  /** Ends the stream: `abort` (not on a clean end) also aborts the upstream request. Once; never throws. */
+  close(reason?: unknown, abort = true): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unlinkClient();
+    if (abort) this.controller.abort(reason);
+    closeSource(this.source);
+  }
 }
 
-function closeLive(live: Live | undefined): void {
-  if (!live) return;
-  live.unlink();
-  live.controller.abort();
-  closeSource(live.source);
+/** The provider call of a streamed attempt: opens the stream and reads its first chunk. */
+async function openAttempt(open: StreamProviderCall, req: LlmRequest, options: StreamOptions, ex: Exchange, signal: AbortSignal): Promise<Answer<UpstreamStream>> {
+  if (signal.aborted) throw clientGone();
+  const controller = new AbortController();
+  const unlink = linkAbort(signal, controller);
+  const fail = (source?: ChunkSource) => {
+    unlink();
+    controller.abort();
+    if (source) closeSource(source);
+    if (signal.aborted) throw clientGone();
+  };
+  let start: StreamStart;
+  try {
+    start = await open(req, controller.signal, options);
+  } catch (e) {
+    fail();
+    return { error: toLlmError(e, req) };
+  }
+  if (start.error) {
+    fail();
+    return { error: start.error };
+  }
+  let first: IteratorResult<LlmChunk, unknown>;
+  try {
+    first = await start.chunks.next();
+  } catch (e) {
+    fail(start.chunks);
+    return { error: toLlmError(e, req) };
+  }
+  if (signal.aborted) fail(start.chunks);
+  const tracker = new EndTracker(expectedChoices(req));
+  // An upstream that ends at once, cleanly, still gives the plugins their end-of-stream chunk.
+  const chunk = first.done ? syntheticEnd(undefined, ex.ctx.requestId) : first.value;
+  if (first.done) tracker.ended = true;
+  ex.ctx.setReserved(CtxKey.streamEnd, tracker.see(chunk));
+  return { stream: new UpstreamStream(chunk, first.done === true, start.chunks, controller, unlink, { provider: req.provider, model: req.model }, tracker) };
 }
 
 /**
  * Runs a streaming LLM request: runLlm's attempts (pre-hooks, provider, post-hooks,
- * fallbacks), where the provider call opens the stream and waits for the first
+ * fallbacks), where the provider call opens the stream and reads the first
  * chunk. Resolves with the chunk stream, or with the error when every attempt
  * failed before its first chunk. Throws PluginFailure (fail-closed) like runLlm,
  * and GatewayError client_closed when the client left before the stream started.
+ *
+ * @example
+ * const out = await runLlmStream(chain, llm, fallbacks, (r, s) => provider.stream(r, s, headers), ex, signal);
+ * if (out.stream) return sseResponse(out.stream);
  */
 export async function runLlmStream(
   plugins: readonly LoadedPlugin[],
@@ -134,135 +199,59 @@ export async function runLlmStream(
   ex: Exchange,
   signal: AbortSignal,
 ): Promise<StreamOutcome> {
-  let live: Live | undefined;
-
-  const callProvider: ProviderCall = async (req) => {
-    // A previous attempt's stream whose first chunk a post-hook turned into an error.
-    closeLive(live);
-    live = undefined;
-    if (signal.aborted) throw clientGone();
-    const controller = new AbortController();
-    const unlink = linkAbort(signal, controller);
-    const fail = (source?: ChunkSource) => {
-      unlink();
-      controller.abort();
-      closeSource(source);
-      if (signal.aborted) throw clientGone();
-    };
-    let start: StreamStart;
-    try {
-      start = await open(req, controller.signal);
-    } catch (e) {
-      fail();
-      return { error: toLlmError(e, req) };
-    }
-    if (start.error) {
-      fail();
-      return { error: start.error };
-    }
-    let first: IteratorResult<LlmChunk, unknown>;
-    try {
-      first = await start.chunks.next();
-    } catch (e) {
-      fail(start.chunks);
-      return { error: toLlmError(e, req) };
-    }
-    if (signal.aborted) fail(start.chunks);
-    const tracker = new EndTracker(expectedChoices(req));
-    // An upstream that ends at once, cleanly, still gives the plugins their end-of-stream chunk.
-    const chunk = first.done ? syntheticEnd(undefined, ex.ctx.requestId) : first.value;
-    if (first.done) tracker.ended = true;
-    ex.ctx.setReserved(CtxKey.streamEnd, tracker.see(chunk));
-    const firstForHooks = chunkForPostLlm(chunk);
-    live = {
-      attempt: ex.ctx.get(CtxKey.fallbackIndex) as number,
-      source: start.chunks,
-      controller,
-      unlink,
-      sourceDone: first.done === true,
-      tracker,
-      first: chunk,
-      firstForHooks,
-    };
-    return { response: firstForHooks as unknown as LlmResponse };
-  };
-
-  let outcome;
-  try {
-    outcome = await runLlm(plugins, base, fallbacks, callProvider, ex);
-  } catch (e) {
-    closeLive(live);
-    throw e;
-  }
-  const { result, attemptErrors, attempts } = outcome;
-  if (result.error) {
-    closeLive(live);
-    return { error: result.error, attemptErrors, attempts };
-  }
-  const finalAttempt = ex.ctx.get(CtxKey.fallbackIndex);
-  if (live && live.attempt === finalAttempt) {
-    // The post-hooks have seen the first chunk; unchanged (by value: a plugin may have re-encoded it), the
-    // client gets it as the upstream sent it.
-    const first = sameValue(result.response, live.firstForHooks) ? live.first : asChunk(result.response);
-    return { stream: new ChunkPipeline(plugins, ex, signal, live, first), attempts };
-  }
-  // A response that did not come from a stream (a pre_llm_hook short-circuit, or a
-  // post_llm_hook that recovered an error): one chunk that ends the stream. Its
-  // post-hooks already ran on the full response.
-  closeLive(live);
-  const tracker = new EndTracker(1);
-  tracker.ended = true;
+  const viewers = chunkViewers(plugins);
+  const options: StreamOptions = { passThrough: viewers.post.length === 0 && viewers.chunkHooks.length === 0 };
+  const { result, attemptErrors, attempts } = await runLlm(plugins, base, fallbacks, (req) => openAttempt(open, req, options, ex, signal), ex);
+  if (result.error) return { error: result.error, attemptErrors, attempts };
+  if (result.stream) return { stream: new ChunkRelay(viewers, ex, signal, result.stream.first, result.stream), attempts };
+  // A response that did not come from a stream (a pre_llm_hook short-circuit, or a post_llm_hook that
+  // recovered an error): one chunk that ends the stream. Its post-hooks already ran on the full response.
   ex.ctx.setReserved(CtxKey.streamEnd, true);
-  const controller = new AbortController();
-  const one: Live = {
-    attempt: -1,
-    source: (async function* () {})(),
-    controller,
-    unlink: linkAbort(signal, controller),
-    sourceDone: true,
-    tracker,
-    first: responseToChunk(result.response),
-    firstForHooks: {},
-  };
-  return { stream: new ChunkPipeline(plugins, ex, signal, one, one.first), attempts };
+  return { stream: new ChunkRelay(viewers, ex, signal, responseToChunk(result.response), undefined), attempts };
 }
 
-// ---- per-chunk processing
+/** The hooks that see each chunk after the first: post_llm_hook of the plugins that take deltas, then the chunk hooks; both N..1. */
+interface ChunkViewers {
+  post: ReturnType<typeof deltaHooks>;
+  chunkHooks: LoadedPlugin[];
+}
+
+function chunkViewers(plugins: readonly LoadedPlugin[]): ChunkViewers {
+  // The provider was called, so every plugin's pre_llm_hook ran (post_llm for all that take deltas) and
+  // every transport pre-hook continued (chunk hook for all).
+  const chunkHooks: LoadedPlugin[] = [];
+  for (let i = plugins.length - 1; i >= 0; i--) if (plugins[i].has('http_transport_stream_chunk_hook')) chunkHooks.push(plugins[i]);
+  return { post: deltaHooks(plugins), chunkHooks };
+}
+
+// ---- relaying: every chunk after the first
 
 type Processed = { chunk?: LlmChunk; fault?: StreamFault };
 
-class ChunkPipeline implements ChunkStream {
+class ChunkRelay implements ChunkStream {
   private open = true;
-  /** The first chunk: its post_llm hooks ran inside runLlm, only the chunk hooks remain. */
+  /** The first chunk: its post_llm hooks ran in the attempt, only the chunk hooks remain. */
   private pending: LlmChunk | undefined;
-  private last: LlmChunk | undefined;
-  private readonly post: { plugin: LoadedPlugin; hook: HookName }[] = [];
-  private readonly chunkHooks: LoadedPlugin[] = [];
+  private readonly post: ChunkViewers['post'];
+  private readonly chunkHooks: LoadedPlugin[];
   /** No hook sees the chunks: each goes out as the upstream's own JSON text (RAW_CHUNK_JSON), not serialised again. */
   private readonly passRaw: boolean;
   private readonly unlinkClient: () => void;
-  private received = 1;
   private sent = 0;
   private dropped = 0;
   private readonly started = performance.now();
 
   constructor(
-    plugins: readonly LoadedPlugin[],
+    viewers: ChunkViewers,
     private readonly ex: Exchange,
     signal: AbortSignal,
-    private readonly live: Live,
     first: LlmChunk,
+    /** Absent for a response that did not come from a stream: its one chunk is all. */
+    private readonly upstream: UpstreamStream | undefined,
   ) {
     this.pending = first;
-    this.last = live.first;
-    // The provider was called, so every plugin's pre_llm_hook ran (post_llm for all) and
-    // every transport pre-hook continued (chunk hook for all); both in reverse order.
-    for (let i = plugins.length - 1; i >= 0; i--) {
-      const p = plugins[i];
-      const hook = hookFor(p, 'post_llm_hook', 'post_hook');
-      if (hook) this.post.push({ plugin: p, hook });
-      if (p.has('http_transport_stream_chunk_hook')) this.chunkHooks.push(p);
-    }
+    this.post = viewers.post;
+    this.chunkHooks = viewers.chunkHooks;
     this.passRaw = this.post.length === 0 && this.chunkHooks.length === 0;
     const onAbort = () => this.cancel(signal.reason);
     if (signal.aborted) queueMicrotask(onAbort);
@@ -273,28 +262,26 @@ class ChunkPipeline implements ChunkStream {
   async next(): Promise<StreamEvent> {
     try {
       while (this.open) {
-        let chunk: LlmChunk;
-        let postDone = false;
-        if (this.pending) {
-          chunk = this.pending;
-          this.pending = undefined;
-          postDone = true;
-        } else {
-          const pulled = await this.pull();
+        let chunk = this.pending;
+        const postDone = chunk !== undefined;
+        this.pending = undefined;
+        if (!chunk) {
+          const pulled = this.upstream ? await this.upstream.pull(this.ex.ctx.requestId) : {};
           if (!this.open) break;
-          if (pulled.fault) return this.fail(pulled.fault);
+          if (pulled.error) return this.fail({ kind: 'llm', error: pulled.error });
           if (!pulled.chunk) {
-            this.finish('done');
+            this.finish();
             return DONE;
           }
           chunk = pulled.chunk;
+          this.ex.ctx.setReserved(CtxKey.streamEnd, pulled.end);
         }
         const r = await this.process(chunk, postDone);
         if (!this.open) break;
         if (r.fault) return this.fail(r.fault);
         if (r.chunk) {
           this.sent++;
-          return this.passRaw ? { type: 'chunk', chunk: r.chunk, raw: (r.chunk as { [RAW_CHUNK_JSON]?: string })[RAW_CHUNK_JSON] } : { type: 'chunk', chunk: r.chunk };
+          return this.passRaw ? { type: 'chunk', chunk: r.chunk, raw: rawChunkJson(r.chunk) } : { type: 'chunk', chunk: r.chunk };
         }
         this.dropped++;
       }
@@ -313,47 +300,16 @@ class ChunkPipeline implements ChunkStream {
     this.close(reason ?? 'client closed the stream', true);
   }
 
-  /** The next chunk from the upstream; at its clean end, a closing chunk if none carried a finish_reason. */
-  private async pull(): Promise<Processed> {
-    const live = this.live;
-    let chunk: LlmChunk | undefined;
-    if (!live.sourceDone) {
-      let r: IteratorResult<LlmChunk, unknown>;
-      try {
-        r = await live.source.next();
-      } catch (e) {
-        live.sourceDone = true;
-        return { fault: { kind: 'llm', error: toLlmError(e, { provider: String(this.ex.ctx.get(CtxKey.provider)), model: String(this.ex.ctx.get(CtxKey.model)) }) } };
-      }
-      if (r.done) live.sourceDone = true;
-      else {
-        chunk = r.value;
-        this.received++;
-        this.last = chunk;
-      }
-    }
-    if (!chunk && !live.tracker.ended) {
-      chunk = syntheticEnd(this.last, this.ex.ctx.requestId);
-      live.tracker.ended = true;
-    }
-    if (chunk) this.ex.ctx.setReserved(CtxKey.streamEnd, live.tracker.see(chunk));
-    return { chunk };
-  }
-
-  /** post_llm_hook N..1 (as a delta), then http_transport_stream_chunk_hook N..1. */
+  /** post_llm_hook N..1 (as a delta; not for the first chunk, whose ran in its attempt), then http_transport_stream_chunk_hook N..1. */
   private async process(chunk: LlmChunk, postDone: boolean): Promise<Processed> {
     const { ex } = this;
     let current = chunk;
     if (!postDone) {
       for (const { plugin, hook } of this.post) {
         if (!this.open) return {};
-        const sent = chunkForPostLlm(current);
-        const out = await invokeHook(plugin, hook as 'post_llm_hook', { ctx: ex.ctx.values, response: sent }, ex);
-        if (!out) continue; // fail-open failure: the chunk goes on unchanged
-        if (out.error) return { fault: { kind: 'llm', error: out.error } };
-        // The host decides "unchanged" by value (ABI.md §5.5): a chunk a plugin decoded and re-encoded
-        // (other key order, wider integers) goes on as the upstream sent it.
-        if (out.response && !sameValue(out.response, sent)) current = asChunk(out.response);
+        const out = await postLlmOnDelta(plugin, hook, current, ex);
+        if (out?.error) return { fault: { kind: 'llm', error: out.error } };
+        if (out?.chunk) current = out.chunk;
       }
     }
     for (const plugin of this.chunkHooks) {
@@ -377,9 +333,9 @@ class ChunkPipeline implements ChunkStream {
     return { type: 'error', fault };
   }
 
-  private finish(_how: 'done'): void {
+  private finish(): void {
     this.ex.log.debug(
-      { rid: this.ex.ctx.requestId, chunks_received: this.received, chunks_sent: this.sent, chunks_dropped: this.dropped, ms: Math.round(performance.now() - this.started) },
+      { rid: this.ex.ctx.requestId, chunks_received: this.upstream?.received ?? 0, chunks_sent: this.sent, chunks_dropped: this.dropped, ms: Math.round(performance.now() - this.started) },
       'stream finished',
     );
     // A clean end: the source has finished reading; no abort, so its connection can be reused.
@@ -390,8 +346,6 @@ class ChunkPipeline implements ChunkStream {
     this.open = false;
     this.pending = undefined;
     this.unlinkClient();
-    this.live.unlink();
-    if (abort) this.live.controller.abort(reason);
-    closeSource(this.live.source);
+    this.upstream?.close(reason, abort);
   }
 }

@@ -62,6 +62,7 @@ export async function loadPlugin(entry: PluginEntry, pool: WorkerPool, generatio
     hooks: compiled.hooks,
     wantsRequestBody: init.request_body ?? true,
     wantsResponseBody: init.response_body ?? true,
+    wantsStreamDeltas: init.stream_deltas ?? true,
     sha256: compiled.sha256,
     pool,
     inThread: typeof opened === 'string' ? null : opened,

@@ -28,6 +28,8 @@ export interface LoadedPluginInit {
   /** From init's output: whether transport hooks get bodies (ABI.md §5.2). */
   wantsRequestBody: boolean;
   wantsResponseBody: boolean;
+  /** From init's output: whether post_llm_hook gets each streamed delta (ABI.md §5.2). */
+  wantsStreamDeltas: boolean;
   sha256: string;
   pool: WorkerPool;
   /** Its instance on the main thread, or null: then every call goes to the pool. */
@@ -64,6 +66,7 @@ export class LoadedPlugin {
   readonly hooks: ReadonlySet<HookName>;
   readonly wantsRequestBody: boolean;
   readonly wantsResponseBody: boolean;
+  readonly wantsStreamDeltas: boolean;
   readonly sha256: string;
   readonly breaker: CircuitBreaker;
   readonly loadedAt = new Date();
@@ -88,6 +91,7 @@ export class LoadedPlugin {
     this.hooks = init.hooks;
     this.wantsRequestBody = init.wantsRequestBody;
     this.wantsResponseBody = init.wantsResponseBody;
+    this.wantsStreamDeltas = init.wantsStreamDeltas;
     this.sha256 = init.sha256;
     this.pool = init.pool;
     this.inThread = init.inThread ?? null;

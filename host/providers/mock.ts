@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.js';
 import { ErrorCode, errorFields } from '../errors/codes.js';
-import type { LlmResult } from '../pipeline/llm.js';
-import { LlmStreamError, type StreamStart } from '../pipeline/stream.js';
+import { type LlmResult, LlmStreamError, type StreamStart } from './contract.js';
 import type { Provider } from './provider.js';
 
 export interface MockOptions {

@@ -3,9 +3,7 @@ import type { LlmChunk, LlmError, LlmRequest, LlmResponse } from '../abi/types.j
 import { GATEWAY_UPSTREAM_HEADERS } from '../abi/http-fields.js';
 import { DEFAULTS } from '../config/schema.js';
 import { ErrorCode, errorFields } from '../errors/codes.js';
-import type { LlmResult } from '../pipeline/llm.js';
-import { responseToChunk } from '../pipeline/chunks.js';
-import { LlmStreamError, RAW_CHUNK_JSON, type StreamStart } from '../pipeline/stream.js';
+import { type LlmResult, LlmStreamError, RAW_CHUNK_JSON, responseToChunk, type StreamOptions, type StreamStart, textOnlyChunk } from './contract.js';
 import type { Provider } from './provider.js';
 import { type SseEvent, SseParser, SseTooLarge } from './sse-parser.js';
 
@@ -30,6 +28,32 @@ const MAX_EVENT_BYTES = 1024 * 1024;
 const MAX_TRAILER_BYTES = 64 * 1024;
 
 type Body = AsyncIterable<Buffer> & { destroy(err?: Error): unknown; text(): Promise<string> };
+
+// In JSON text a quote inside a string is escaped, so these match keys only.
+const CHOICES_KEY = /"choices"\s*:\s*\[/;
+const ERROR_KEY = /"error"\s*:/;
+const FINISH_REASON_SET = /"finish_reason"\s*:\s*(?!null)/;
+
+/**
+ * Pass-through (StreamOptions): whether an event can go to the client as its text,
+ * unparsed. On its face it must be a one-line JSON object with a "choices" array,
+ * no "error" key and no finish_reason with a value. Anything else is parsed as
+ * without pass-through (parseChunk), so an upstream error, a chunk that is not an
+ * object with choices and the chunk that ends the stream are found the same way;
+ * only a chunk that passes these checks but is broken inside goes on as it came.
+ */
+function sendsUnparsed(ev: SseEvent): boolean {
+  const d = ev.data;
+  return (
+    ev.event === 'message' &&
+    d.charCodeAt(0) === 0x7b /* { */ &&
+    d.charCodeAt(d.length - 1) === 0x7d /* } */ &&
+    d.indexOf('\n') === -1 &&
+    CHOICES_KEY.test(d) &&
+    !ERROR_KEY.test(d) &&
+    !FINISH_REASON_SET.test(d)
+  );
+}
 
 /**
  * Any OpenAI-compatible upstream (`POST {base_url}/chat/completions`). Uses
@@ -142,7 +166,7 @@ export class OpenAiProvider implements Provider {
    * The response headers must come within timeout_ms; after that, any wait for
    * the upstream's next bytes longer than stream_idle_timeout_ms ends the stream.
    */
-  async stream(req: LlmRequest, signal: AbortSignal, incoming: Readonly<Record<string, string>> = {}): Promise<StreamStart> {
+  async stream(req: LlmRequest, signal: AbortSignal, incoming: Readonly<Record<string, string>> = {}, options: StreamOptions = { passThrough: false }): Promise<StreamStart> {
     let res;
     try {
       res = await this.post(req, incoming, true, {
@@ -158,7 +182,7 @@ export class OpenAiProvider implements Provider {
     }
     const ok = res.statusCode >= 200 && res.statusCode <= 299;
     const type = String(res.headers['content-type'] ?? '');
-    if (ok && type.includes('text/event-stream')) return { chunks: this.relay(res.body as unknown as Body, req, signal) };
+    if (ok && type.includes('text/event-stream')) return { chunks: this.relay(res.body as unknown as Body, req, signal, options.passThrough) };
 
     const answer = await this.readAnswer(req, res.body);
     if ('error' in answer) return answer;
@@ -179,7 +203,7 @@ export class OpenAiProvider implements Provider {
     return new LlmStreamError({ message: `provider "${this.name}": ${message}`, type: own.type ?? fields.type, code: own.code ?? code, status: fields.status, allow_fallbacks: null, provider: this.name, model: req.model });
   }
 
-  private async *relay(body: Body, req: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
+  private async *relay(body: Body, req: LlmRequest, signal: AbortSignal, passThrough: boolean): AsyncGenerator<LlmChunk> {
     const parser = new SseParser(MAX_EVENT_BYTES);
     const it = body[Symbol.asyncIterator]();
     let idle = false;
@@ -215,7 +239,7 @@ export class OpenAiProvider implements Provider {
             done = true;
             return;
           }
-          yield this.parseChunk(ev, req);
+          yield passThrough && sendsUnparsed(ev) ? textOnlyChunk(ev.data) : this.parseChunk(ev, req);
         }
       }
     } finally {
@@ -258,9 +282,9 @@ export class OpenAiProvider implements Provider {
       throw this.streamError(req, ErrorCode.upstreamStreamError, `error in the stream: ${message}`, { type, code });
     }
     if (!Array.isArray(v.choices)) throw this.streamError(req, ErrorCode.upstreamBadChunk, 'sent a chunk without "choices"');
-    // The parse stays (it finds bad chunks, upstream errors and the end of the stream); the text is kept
-    // so that a chain with no chunk hooks can send it on without serialising the chunk again. An event
-    // of several data lines joined with "\n" would not fit one `data:` line, so it has none.
+    // The text is kept so that a chain with no hook that sees chunks can send it on without serialising
+    // the chunk again. An event of several data lines joined with "\n" would not fit one `data:` line,
+    // so it has none.
     if (ev.data.indexOf('\n') === -1) (v as { [RAW_CHUNK_JSON]?: string })[RAW_CHUNK_JSON] = ev.data;
     return v;
   }

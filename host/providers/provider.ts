@@ -1,6 +1,5 @@
 import type { LlmRequest } from '../abi/types.js';
-import type { LlmResult } from '../pipeline/llm.js';
-import type { StreamStart } from '../pipeline/stream.js';
+import type { LlmResult, StreamOptions, StreamStart } from './contract.js';
 
 /** An upstream that answers chat completions. Errors come back as results, never as exceptions. */
 export interface Provider {
@@ -13,8 +12,9 @@ export interface Provider {
    * Opens a streamed completion. Resolves with an error when the upstream refused
    * before streaming (status, unreachable, timeout), else with the chunks, pulled one
    * at a time; a chunk source throws LlmStreamError when the stream breaks. Aborting
-   * `signal` aborts the upstream request.
+   * `signal` aborts the upstream request. `options.passThrough`: no plugin sees the
+   * chunks (StreamOptions).
    */
-  stream(req: LlmRequest, signal: AbortSignal, incoming: Readonly<Record<string, string>>): Promise<StreamStart>;
+  stream(req: LlmRequest, signal: AbortSignal, incoming: Readonly<Record<string, string>>, options: StreamOptions): Promise<StreamStart>;
   close(): Promise<void>;
 }

@@ -146,7 +146,7 @@ const vectors = [
     name: 'init-input',
     value: { abi: 1, name: 'hello-world', config: { greeting: 'hi', limits: { rpm: 60, burst: 1.5 }, enabled: true, tags: ['a', 'b'] } },
   },
-  { name: 'init-output', value: { request_body: false, response_body: false } },
+  { name: 'init-output', value: { request_body: false, response_body: false, stream_deltas: false } },
   {
     name: 'ints',
     value: {

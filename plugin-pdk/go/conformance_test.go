@@ -195,7 +195,7 @@ func TestTypedEnvelopesReencodeToTheVectors(t *testing.T) {
 		if g, _ := m.Get("greeting"); g != "hi" || name != "hello-world" {
 			t.Errorf("init got %v %q", toJSON(config), name)
 		}
-		return InitOptions{NoRequestBody: true, NoResponseBody: true}, nil
+		return InitOptions{NoRequestBody: true, NoResponseBody: true, NoStreamDeltas: true}, nil
 	}))
 
 	check("llm-pre-output-patch", HandlePreLlm(bytesOf("llm-pre-input"), func(ctx *Context, req *LlmRequest) (*LlmResponse, error) {

@@ -16,12 +16,16 @@ import "errors"
 // §7.2); the instance is then replaced.
 
 // InitOptions is what init answers besides an error. The zero value keeps
-// the defaults (bodies are sent).
+// the defaults (bodies are sent, post_llm_hook sees streamed deltas).
 type InitOptions struct {
 	// NoRequestBody keeps HttpRequest.Body out of the transport hooks.
 	NoRequestBody bool
 	// NoResponseBody keeps HttpResponse.Body out of http_transport_post_hook.
 	NoResponseBody bool
+	// NoStreamDeltas: post_llm_hook is never called with a streamed delta, so a
+	// stream costs the plugin nothing per chunk; it still gets full responses
+	// and errors (ABI.md §5.2).
+	NoStreamDeltas bool
 }
 
 // Handler types, one per hook.
@@ -164,6 +168,11 @@ func HandleInit(input []byte, fn InitHandler) []byte {
 	}
 	if opts.NoResponseBody {
 		o.w.str("response_body")
+		o.w.boolean(false)
+		o.k++
+	}
+	if opts.NoStreamDeltas {
+		o.w.str("stream_deltas")
 		o.w.boolean(false)
 		o.k++
 	}

@@ -16,6 +16,8 @@ static sg_init_result on_init(const sg_value *config, const char *name) {
   sg_init_result r = sg_init_ok();
   r.request_body = 0;
   r.response_body = 0;
+  /* Its post_llm_hook does nothing with streamed deltas: no call per chunk. */
+  r.stream_deltas = 0;
   return r;
 }
 SG_INIT(on_init)

@@ -16,7 +16,8 @@ const contextKey = "hello-world.greeting"
 func Init(config pdk.Value, name string) (pdk.InitOptions, error) {
 	pdk.LogInfo("Init called")
 	// This plugin only looks at headers: never send it bodies, whatever their size.
-	return pdk.InitOptions{NoRequestBody: true, NoResponseBody: true}, nil
+	// Its PostLLMHook does nothing with streamed deltas: no call per chunk.
+	return pdk.InitOptions{NoRequestBody: true, NoResponseBody: true, NoStreamDeltas: true}, nil
 }
 
 func GetName() string { return "hello-world" }

@@ -45,9 +45,9 @@ func TestPostHookReadsContextBack(t *testing.T) {
 	}
 }
 
-func TestInitAsksForNoBodies(t *testing.T) {
+func TestInitAsksForNoBodiesAndNoDeltas(t *testing.T) {
 	out, _ := pdk.Decode(pdk.HandleInit(pdk.Encode(envelope("abi", 1, "name", "hello-world", "config", kv())), Init))
-	for _, key := range []string{"request_body", "response_body"} {
+	for _, key := range []string{"request_body", "response_body", "stream_deltas"} {
 		if v, _ := out.(*pdk.Map).Get(key); v != false {
 			t.Errorf("%s: %v", key, v)
 		}

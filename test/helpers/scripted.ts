@@ -103,6 +103,8 @@ export interface PostLlmActions extends Common {
 export interface ScriptedConfig {
   request_body?: boolean;
   response_body?: boolean;
+  /** init's stream_deltas (absent: the host default, true). */
+  stream_deltas?: boolean;
   init_error?: string;
   hooks?: {
     http_transport_pre_hook?: TransportPreActions;

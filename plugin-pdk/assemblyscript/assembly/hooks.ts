@@ -93,6 +93,7 @@ export function runInit(fn: InitHandler): i32 {
   if (err !== null) { w.str("error"); w.str(err); k++; }
   if (res.requestBodyFlag >= 0) { w.str("request_body"); w.bool(res.requestBodyFlag == 1); k++; }
   if (res.responseBodyFlag >= 0) { w.str("response_body"); w.bool(res.responseBodyFlag == 1); k++; }
+  if (res.streamDeltasFlag >= 0) { w.str("stream_deltas"); w.bool(res.streamDeltasFlag == 1); k++; }
   return finish(w, at, k);
 }
 

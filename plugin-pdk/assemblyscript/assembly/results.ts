@@ -91,12 +91,13 @@ export class InterceptorResult {
   }
 }
 
-/** init: load (optionally opting out of bodies) or refuse to load. */
+/** init: load (optionally opting out of bodies and of streamed deltas) or refuse to load. */
 export class InitResult {
   error: string | null = null;
   /** Tri-state: unset means the host default (true). */
   private wantRequestBody: i32 = -1;
   private wantResponseBody: i32 = -1;
+  private wantStreamDeltas: i32 = -1;
 
   static ok(): InitResult { return new InitResult(); }
 
@@ -119,7 +120,17 @@ export class InitResult {
     return this;
   }
 
+  /**
+   * false: post_llm_hook is never called with a streamed delta, so a stream costs
+   * this plugin nothing per chunk; it still gets full responses and errors (ABI.md §5.2).
+   */
+  streamDeltas(want: bool): InitResult {
+    this.wantStreamDeltas = want ? 1 : 0;
+    return this;
+  }
+
   /** -1 unset, 0 false, 1 true. */
   get requestBodyFlag(): i32 { return this.wantRequestBody; }
   get responseBodyFlag(): i32 { return this.wantResponseBody; }
+  get streamDeltasFlag(): i32 { return this.wantStreamDeltas; }
 }

@@ -169,7 +169,7 @@ export function emit_init_output(): i32 {
 function noBodies(config: Value, name: string): InitResult {
   if (name != "hello-world" || config.getString("greeting") != "hi") return InitResult.error("unexpected init input");
   if (config.get("limits")!.getFloat("burst") != 1.5) return InitResult.error("unexpected burst");
-  return InitResult.ok().requestBody(false).responseBody(false);
+  return InitResult.ok().requestBody(false).responseBody(false).streamDeltas(false);
 }
 
 // llm-pre-input -> llm-pre-output-patch

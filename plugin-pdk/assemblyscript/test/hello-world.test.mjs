@@ -47,9 +47,9 @@ describe('hello-world', () => {
     assert.deepEqual(imports, ['sandgate:host/v1.input_length', 'sandgate:host/v1.input_read', 'sandgate:host/v1.log', 'sandgate:host/v1.output_write']);
   });
 
-  test('init opts out of bodies', async () => {
+  test('init opts out of bodies and of streamed deltas', async () => {
     const { output, logs } = await p.call('init', pack({ abi: 1, name: 'hello-world', config: { anything: [1, 2] } }));
-    assert.deepEqual(unpack(output), { request_body: false, response_body: false });
+    assert.deepEqual(unpack(output), { request_body: false, response_body: false, stream_deltas: false });
     assert.deepEqual(logs, [[1, 'Init called']]);
   });
 

@@ -298,6 +298,7 @@ typedef struct sg_init_result {
   const char *error;      /* refuse to load, with this reason */
   int request_body;       /* -1 default (true), 0, 1 */
   int response_body;
+  int stream_deltas;      /* -1 default (true); 0: post_llm_hook never sees a streamed delta (ABI.md 5.2) */
 } sg_init_result;
 sg_init_result sg_init_ok(void);
 sg_init_result sg_init_error(const char *reason);

@@ -312,8 +312,8 @@ sg_value *sg_llm_error_to_value(const sg_llm_error *e) {
 
 /* ---- results */
 
-sg_init_result sg_init_ok(void) { sg_init_result r = { 0, -1, -1 }; return r; }
-sg_init_result sg_init_error(const char *reason) { sg_init_result r = { reason, -1, -1 }; return r; }
+sg_init_result sg_init_ok(void) { sg_init_result r = { 0, -1, -1, -1 }; return r; }
+sg_init_result sg_init_error(const char *reason) { sg_init_result r = { reason, -1, -1, -1 }; return r; }
 
 static sg_hook_error hook_error(const char *message, int32_t status, const char *code) {
   sg_hook_error e = { message ? message : "", status, code };
@@ -425,6 +425,7 @@ int32_t sg_run_init(sg_init_fn fn) {
   if (r.error) out_put(&o, "error", sg_str(r.error));
   if (r.request_body >= 0) out_put(&o, "request_body", sg_bool(r.request_body));
   if (r.response_body >= 0) out_put(&o, "response_body", sg_bool(r.response_body));
+  if (r.stream_deltas >= 0) out_put(&o, "stream_deltas", sg_bool(r.stream_deltas));
   if (o.map->as.m.len > 0) {
     sg_buf b = encoded(o.map);
     sg_host_output_write(b.data, (int32_t)b.len);

@@ -276,6 +276,7 @@ static sg_init_result init_headers_only(const sg_value *config, const char *name
   sg_init_result r = sg_init_ok();
   r.request_body = 0;
   r.response_body = 0;
+  r.stream_deltas = 0;
   return r;
 }
 

@@ -93,6 +93,9 @@ pub fn run_init(handler: impl FnOnce(&Value, &str) -> InitResult) -> i32 {
     if let Some(b) = res.response_body {
         out.field("response_body", |w| w.bool(b));
     }
+    if let Some(b) = res.stream_deltas {
+        out.field("stream_deltas", |w| w.bool(b));
+    }
     finish(out)
 }
 

@@ -87,7 +87,7 @@ impl InterceptorResult {
     }
 }
 
-/// `init`: load (optionally without bodies) or refuse to load.
+/// `init`: load (optionally without bodies, or without streamed deltas) or refuse to load.
 ///
 /// ```
 /// let r = sandgate_pdk::InitResult::ok().request_body(false);
@@ -100,6 +100,8 @@ pub struct InitResult {
     /// None: the host's default (true).
     pub request_body: Option<bool>,
     pub response_body: Option<bool>,
+    /// None: the host's default (true): `post_llm_hook` sees every streamed delta.
+    pub stream_deltas: Option<bool>,
 }
 
 impl InitResult {
@@ -120,6 +122,18 @@ impl InitResult {
     /// false: transport hooks never get `HttpResponse::body`.
     pub fn response_body(mut self, want: bool) -> Self {
         self.response_body = Some(want);
+        self
+    }
+
+    /// false: `post_llm_hook` is never called with a streamed delta, so a stream costs
+    /// the plugin nothing per chunk; it still gets full responses and errors (ABI.md §5.2).
+    ///
+    /// ```
+    /// let r = sandgate_pdk::InitResult::ok().stream_deltas(false);
+    /// assert_eq!(r.stream_deltas, Some(false));
+    /// ```
+    pub fn stream_deltas(mut self, want: bool) -> Self {
+        self.stream_deltas = Some(want);
         self
     }
 }

@@ -198,7 +198,7 @@ fn chunk_and_init_vectors() {
         run_init(|config, name| {
             assert_eq!(name, "hello-world");
             assert_eq!(config.get("limits").and_then(|l| l.get("burst")).and_then(|b| b.as_float()), Some(1.5));
-            InitResult::ok().request_body(false).response_body(false)
+            InitResult::ok().request_body(false).response_body(false).stream_deltas(false)
         })
     });
     assert_eq!(hex(&r.output.unwrap()), hex(&vector("init-output").bytes));

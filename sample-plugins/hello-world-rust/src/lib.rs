@@ -14,7 +14,8 @@ pub extern "C" fn init() -> i32 {
     run_init(|_config, _name| {
         log_info("Init called");
         // This plugin only looks at headers: never send it bodies, whatever their size.
-        InitResult::ok().request_body(false).response_body(false)
+        // Its post_llm_hook does nothing with streamed deltas: no call per chunk.
+        InitResult::ok().request_body(false).response_body(false).stream_deltas(false)
     })
 }
 

@@ -22,7 +22,8 @@ export function init(): i32 {
 function onInit(config: Value, name: string): InitResult {
   logInfo("Init called");
   // This plugin only looks at headers: never send it bodies, whatever their size.
-  return InitResult.ok().requestBody(false).responseBody(false);
+  // Its post_llm_hook does nothing with streamed deltas: no call per chunk.
+  return InitResult.ok().requestBody(false).responseBody(false).streamDeltas(false);
 }
 
 export function get_name(): i32 {

@@ -39,7 +39,7 @@ function onInit(config: Value, name: string): InitResult {
   allowFallbacks = true;
   if (!config.isMap) {
     if (!config.isNil) return InitResult.error("config must be an object: { mode, status, code, allow_fallbacks }");
-    return InitResult.ok().requestBody(false).responseBody(false);
+    return InitResult.ok().requestBody(false).responseBody(false).streamDeltas(false);
   }
   const keys = config.keys();
   for (let i = 0; i < keys.length; i++) {
@@ -68,8 +68,9 @@ function onInit(config: Value, name: string): InitResult {
     if (!f.isBool) return InitResult.error("config.allow_fallbacks must be true or false");
     allowFallbacks = f.asBool(true);
   }
-  // The LLM hooks see the parsed request and response: HTTP bodies are never needed.
-  return InitResult.ok().requestBody(false).responseBody(false);
+  // The LLM hooks see the parsed request and response: HTTP bodies are never needed. Streams are
+  // not checked (README), so post_llm_hook need not be called per streamed delta either.
+  return InitResult.ok().requestBody(false).responseBody(false).streamDeltas(false);
 }
 
 export function get_name(): i32 {

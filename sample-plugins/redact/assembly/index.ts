@@ -69,7 +69,7 @@ export function init(): i32 {
 function onInit(config: Value, name: string): InitResult {
   patterns = defaultPatterns();
   replacement = "[REDACTED]";
-  if (!config.isMap) return InitResult.ok().requestBody(false).responseBody(false);
+  if (!config.isMap) return headersOnlyNoDeltas();
   const r = config.getString("replacement");
   if (r !== null) replacement = r;
   const list = config.get("patterns");
@@ -90,8 +90,16 @@ function onInit(config: Value, name: string): InitResult {
     }
     patterns = parsed;
   }
-  // Only the LLM hooks and the chunk hook matter: no HTTP bodies, ever.
-  return InitResult.ok().requestBody(false).responseBody(false);
+  return headersOnlyNoDeltas();
+}
+
+/**
+ * Only the LLM hooks and the chunk hook matter: no HTTP bodies, ever. And no
+ * post_llm_hook per streamed delta: the chunk hook redacts streams (it keeps
+ * the state between chunks); post_llm_hook only has work on full responses.
+ */
+function headersOnlyNoDeltas(): InitResult {
+  return InitResult.ok().requestBody(false).responseBody(false).streamDeltas(false);
 }
 
 export function get_name(): i32 {
@@ -249,7 +257,8 @@ function onPostLlm(ctx: Context, response: LlmResponse | null, error: LlmError |
   if (response === null) return LlmPostResult.continue();
   for (let i = 0; i < response.choices.length; i++) {
     const message = unchecked(response.choices[i]).message;
-    // Deltas (a stream) are redacted by the chunk hook, which keeps the state between chunks.
+    // Deltas (a stream) are redacted by the chunk hook, which keeps the state between chunks
+    // (init opts out of deltas; a response without a message is skipped all the same).
     if (message === null) continue;
     const content = message.content;
     if (content === null) continue;

@@ -5,6 +5,7 @@
 //
 // config = {
 //   "request_body": bool, "response_body": bool,     // init's answer (default: host default, true)
+//   "stream_deltas": bool,                            // init's answer too
 //   "init_error": "reason",                           // init refuses to load
 //   "hooks": { "<hook export name>": { <action>: ..., ... } }
 // }
@@ -165,6 +166,7 @@ function onInit(cfg: Value, name: string): InitResult {
   let r = InitResult.ok();
   if (config.has("request_body")) r = r.requestBody(config.getBool("request_body", true));
   if (config.has("response_body")) r = r.responseBody(config.getBool("response_body", true));
+  if (config.has("stream_deltas")) r = r.streamDeltas(config.getBool("stream_deltas", true));
   return r;
 }
 
