@@ -12,7 +12,7 @@ import type { Provider } from '../providers/provider.js';
 import type { ProviderLease } from '../providers/registry.js';
 import { PluginFailure } from '../runtime/failure.js';
 import { chatCompletions } from './chat-completions.js';
-import { toHttpRequest, toResponse } from './edge.js';
+import { clientSignal, toHttpRequest, toResponse } from './edge.js';
 import { errorResponse, internalError, jsonResponse } from './http-errors.js';
 
 export interface AppDeps {
@@ -84,7 +84,7 @@ export function createApp(deps: AppDeps): Hono {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
     const rid = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const ex: Exchange = { ctx: new RequestContext(rid, deps.limits.maxContextBytes), limits: deps.limits, log: deps.log, observer: deps.observer, clientSignal: () => c.req.raw.signal };
+    const ex: Exchange = { ctx: new RequestContext(rid, deps.limits.maxContextBytes), limits: deps.limits, log: deps.log, observer: deps.observer, clientSignal: () => clientSignal(c) };
     const lease = deps.acquirePlugins();
     const plugins = lease.plugins;
     const providerLease = deps.acquireProviders();
