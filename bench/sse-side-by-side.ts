@@ -10,7 +10,7 @@ import { startGatewayChild, UPSTREAM_PROVIDER } from './gateway-child.js';
 import { chatBody } from './payloads.js';
 import { type ServerChild, startBareProxy, startUpstream } from './server-child.js';
 import { streamLoad, streamRequest } from './sse-client.js';
-import { fmt, fmtInt, fmtSigned, type Summary } from './stats.js';
+import { fmt, fmtInt, fmtPct, fmtSigned, mean, spread, type Summary } from './stats.js';
 import type { Cell, PartContext, Table, TargetResult } from './types.js';
 
 const CONCURRENCY = 10;
@@ -19,6 +19,8 @@ const CHUNKS = 20;
 /** Issue 10's targets. */
 const TARGET = { fiveCpuRatio: 2, zeroVsBareCpu: 1.3, ttfbDeltaMs: 1 };
 const BODY = chatBody(`${UPSTREAM_PROVIDER}/echo`, true);
+/** Run order: the baselines before and after, so drift of the machine shows as a difference between their runs. */
+const SEQUENCE = ['bare', '0', '5', '0', 'bare'] as const;
 
 interface Variant {
   id: 'bare' | '0' | '5';
@@ -98,32 +100,52 @@ export async function sseSideBySide(ctx: PartContext, o: { helloPath: string; he
   const warmS = ctx.quick ? 1 : 2;
   const measureS = ctx.quick ? 2 : 5;
   const upstreamCpus = process.env.BENCH_UPSTREAM_CPUS ?? '0';
-  const variants: Variant[] = [
-    { id: 'bare', label: 'bare Hono + undici proxy', plugins: [] },
-    { id: '0', label: 'Sandgate, 0 plugins', plugins: [] },
-    { id: '5', label: `5 x ${o.helloLabel}`, plugins: Array.from({ length: 5 }, (_, i) => ({ name: `hello-${i + 1}`, path: o.helloPath })) },
-  ];
+  const variants: Record<Variant['id'], Variant> = {
+    bare: { id: 'bare', label: 'bare Hono + undici proxy', plugins: [] },
+    '0': { id: '0', label: 'Sandgate, 0 plugins', plugins: [] },
+    '5': { id: '5', label: `5 x ${o.helloLabel}`, plugins: Array.from({ length: 5 }, (_, i) => ({ name: `hello-${i + 1}`, path: o.helloPath })) },
+  };
   const upstream = await startUpstream(ctx, upstreamCpus);
-  const results: Result[] = [];
+  const runs: Result[] = [];
   try {
-    for (const v of variants) results.push(await run(ctx, v, upstream, o.cpus, warmS, measureS));
+    for (const id of SEQUENCE) runs.push(await run(ctx, variants[id], upstream, o.cpus, warmS, measureS));
   } finally {
     await upstream.stop();
   }
+  const agg = (id: Variant['id']) => {
+    const rs = runs.filter((r) => r.variant.id === id);
+    return {
+      variant: variants[id],
+      runs: rs.length,
+      events: rs[0].events,
+      streams: rs.reduce((n, r) => n + r.streams, 0),
+      failed: rs.reduce((n, r) => n + r.failed, 0),
+      firstError: rs.find((r) => r.firstError)?.firstError,
+      streamsPerS: mean(rs.map((r) => r.streamsPerS)),
+      cpuPerStreamUs: mean(rs.map((r) => r.cpuPerStreamUs)),
+      cpuSpread: spread(rs.map((r) => r.cpuPerStreamUs)),
+      serverCpuShare: mean(rs.map((r) => r.serverCpuShare)),
+      upstreamCpuShare: mean(rs.map((r) => r.upstreamCpuShare)),
+      ttfbP50: mean(rs.map((r) => r.ttfb.p50)),
+      ttfbP99: mean(rs.map((r) => r.ttfb.p99)),
+    };
+  };
+  const results = (['bare', '0', '5'] as const).map(agg);
   const [bare, zero, five] = results;
 
   const table: Table = {
-    title: `Side by side: ${CONCURRENCY} concurrent ${CHUNKS}-chunk streams, every server in front of the same upstream process`,
-    columns: ['server', 'streams/s', 'server CPU/stream us', 'CPU/stream vs bare', 'CPU/stream vs 0', 'TTFB p50 ms', 'TTFB p99 ms', 'TTFB p50 vs bare', 'server CPU (cores)', 'upstream CPU (cores)', 'streams', 'failed'],
+    title: `Side by side: ${CONCURRENCY} concurrent ${CHUNKS}-chunk streams, every server in front of the same upstream process (mean of each server's runs)`,
+    columns: ['server', 'runs', 'streams/s', 'server CPU/stream us', 'CPU/stream vs bare', 'CPU/stream vs 0', 'TTFB p50 ms', 'TTFB p99 ms', 'TTFB p50 vs bare', 'server CPU (cores)', 'upstream CPU (cores)', 'streams', 'failed'],
     rows: results.map((r): Cell[] => [
       r.variant.label,
+      String(r.runs),
       fmtInt(r.streamsPerS),
       fmtInt(r.cpuPerStreamUs),
       `${fmt(r.cpuPerStreamUs / bare.cpuPerStreamUs, 2)}x`,
       r.variant.id === 'bare' ? '-' : `${fmt(r.cpuPerStreamUs / zero.cpuPerStreamUs, 2)}x`,
-      fmt(r.ttfb.p50, 2),
-      fmt(r.ttfb.p99, 2),
-      r === bare ? '-' : `${fmtSigned(r.ttfb.p50 - bare.ttfb.p50, 2)} ms`,
+      fmt(r.ttfbP50, 2),
+      fmt(r.ttfbP99, 2),
+      r === bare ? '-' : `${fmtSigned(r.ttfbP50 - bare.ttfbP50, 2)} ms`,
       fmt(r.serverCpuShare, 2),
       fmt(r.upstreamCpuShare, 2),
       fmtInt(r.streams),
@@ -133,7 +155,7 @@ export async function sseSideBySide(ctx: PartContext, o: { helloPath: string; he
 
   const fiveRatio = five.cpuPerStreamUs / zero.cpuPerStreamUs;
   const zeroRatio = zero.cpuPerStreamUs / bare.cpuPerStreamUs;
-  const ttfbDelta = zero.ttfb.p50 - bare.ttfb.p50;
+  const ttfbDelta = zero.ttfbP50 - bare.ttfbP50;
   const targets: TargetResult[] = [
     {
       name: `5 x ${o.helloLabel}, SSE ${CHUNKS} chunks: CPU/stream vs 0 plugins (issue 10)`,
@@ -150,15 +172,18 @@ export async function sseSideBySide(ctx: PartContext, o: { helloPath: string; he
     {
       name: '0 plugins, SSE: TTFB p50 vs a bare Hono + undici proxy (issue 10)',
       target: `within ${TARGET.ttfbDeltaMs} ms`,
-      measured: `${fmtSigned(ttfbDelta, 2)} ms (${fmt(zero.ttfb.p50, 2)} vs ${fmt(bare.ttfb.p50, 2)} ms)`,
+      measured: `${fmtSigned(ttfbDelta, 2)} ms (${fmt(zero.ttfbP50, 2)} vs ${fmt(bare.ttfbP50, 2)} ms)`,
       met: ttfbDelta <= TARGET.ttfbDeltaMs,
     },
   ];
 
   const notes = [
-    `Side by side: one upstream process (bench/upstream-child.ts, ${ctx.taskset ? `\`taskset -c ${upstreamCpus}\`` : 'not pinned'}) answers every stream with ${CHUNKS} content chunks, one per event-loop turn, then a finish chunk and [DONE] (${results.map((r) => r.events).join(', ')} events through the three servers). In front of it, one at a time, a fresh server ${ctx.taskset ? `pinned with \`taskset -c ${o.cpus}\`` : '(not pinned)'}: the bare proxy (the same one as in the throughput part: the event stream piped through), or the gateway through its \`openai\` provider. ${CONCURRENCY} lanes in the benchmark process (undici request(), ${o.clientPinned ? 'on core 0' : 'NOT pinned'}) each open one stream after another (the ~2 KiB chat request with \`"stream": true\`); ${warmS} s warm-up, ${measureS} s measured.`,
+    `Side by side: one upstream process (bench/upstream-child.ts, ${ctx.taskset ? `\`taskset -c ${upstreamCpus}\`` : 'not pinned'}) answers every stream with ${CHUNKS} content chunks, one per event-loop turn, then a finish chunk and [DONE] (${results.map((r) => r.events).join(', ')} events per stream through the three servers). In front of it, one at a time, a fresh server ${ctx.taskset ? `pinned with \`taskset -c ${o.cpus}\`` : '(not pinned)'}: the bare proxy (the same one as in the throughput part: the event stream piped through), or the gateway through its \`openai\` provider. ${CONCURRENCY} lanes in the benchmark process (undici request(), ${o.clientPinned ? 'on core 0' : 'NOT pinned'}) each open one stream after another (the ~2 KiB chat request with \`"stream": true\`); ${warmS} s warm-up, ${measureS} s measured.`,
     'Server CPU/stream: user+system time of the whole server process over the measured window (/proc/<pid>/stat) divided by the streams completed in it. TTFB: from sending the request to the first body byte at the client, under this load (so it includes waiting behind the other lanes\' chunks). With 5 x hello-world every content chunk goes through each plugin\'s post_llm_hook.',
   ];
+  notes.push(
+    `Run order ${SEQUENCE.join(', ')}; each server's figures are the mean of its runs. CPU/stream of the runs of the same server differ by up to ${fmtPct(bare.cpuSpread)} (bare proxy) and ${fmtPct(zero.cpuSpread)} (0 plugins) from their mean. A "server CPU (cores)" well below 1.00 means the server was not the bottleneck (the client and the upstream share core 0, or another process held the core); CPU/stream is less affected than streams/s.`,
+  );
   const failed = results.filter((r) => r.failed > 0);
   if (failed.length) notes.push(`**Streams failed or broke off in: ${failed.map((r) => `${r.variant.label} (${r.failed}: ${r.firstError})`).join('; ')}.**`);
   return { table, targets, notes };
