@@ -36,7 +36,11 @@ export interface GatewayChildOptions {
   upstream?: string;
 }
 
-/** The provider name requests use ("upstream/<model>") to reach GatewayChildOptions.upstream. */
+/**
+ * The provider name requests use ("upstream/<model>") to reach GatewayChildOptions.upstream.
+ * @example
+ * chatBody(`${UPSTREAM_PROVIDER}/echo`);
+ */
 export const UPSTREAM_PROVIDER = 'upstream';
 
 /** A port that was free a moment ago on 127.0.0.1. */

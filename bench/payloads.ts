@@ -22,7 +22,11 @@ export const CHAT_REQUEST = {
 
 export const CHAT_BODY: Buffer = Buffer.from(JSON.stringify(CHAT_REQUEST));
 
-/** The same chat request for another target ("provider/model"), and with `"stream": true` when asked. */
+/**
+ * The same chat request for another target ("provider/model"), and with `"stream": true` when asked.
+ * @example
+ * chatBody('upstream/echo', true); // the ~2 KiB request, streamed, for the provider named "upstream"
+ */
 export function chatBody(model: string, stream = false): Buffer {
   return Buffer.from(JSON.stringify({ ...CHAT_REQUEST, model, ...(stream ? { stream: true } : {}) }));
 }

@@ -86,6 +86,8 @@ export async function minimalPlugin(dir: string, logs = false): Promise<string> 
  * One headers-only hook: the minimal plugin's http_transport_pre_hook and no
  * other hook, with an init that asks for no bodies (ABI.md §5.2), so a request
  * costs exactly one hook call on a headers-only envelope.
+ * @example
+ * const file = await oneHookPlugin(ctx.tmpDir); // plugins: [{ name: 'one-hook-1', path: file }]
  */
 export async function oneHookPlugin(dir: string): Promise<string> {
   return writeWat(dir, 'bench-one-hook', wat(false, ['http_transport_pre_hook'], true));

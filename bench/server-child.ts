@@ -27,6 +27,12 @@ export interface ServerChildOptions {
   readyTimeoutMs?: number;
 }
 
+/**
+ * @example
+ * const up = await startServerChild(ctx, { name: 'upstream', script: 'upstream-child.js', cpus: '0' });
+ * await fetch(`${up.url}/v1/chat/completions`, { method: 'POST', body: '{}' });
+ * await up.stop();
+ */
 export async function startServerChild(ctx: PartContext, o: ServerChildOptions): Promise<ServerChild> {
   const nodeArgs = [path.join(ctx.root, 'dist/bench', o.script), ...(o.args ?? [])];
   const [command, args] = ctx.taskset && o.cpus ? ['taskset', ['-c', o.cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
@@ -65,13 +71,22 @@ export async function startServerChild(ctx: PartContext, o: ServerChildOptions):
   }
 }
 
-/** The OpenAI-style upstream both the bare proxy and Sandgate's openai provider call, as its base URL (".../v1"). */
+/**
+ * The OpenAI-style upstream both the bare proxy and Sandgate's openai provider call, with its base URL (".../v1").
+ * @example
+ * const upstream = await startUpstream(ctx, '0');
+ * await startGatewayChild(ctx, { name: 'gw', plugins: [], upstream: upstream.baseUrl });
+ */
 export async function startUpstream(ctx: PartContext, cpus: string | undefined): Promise<ServerChild & { baseUrl: string }> {
   const up = await startServerChild(ctx, { name: 'upstream', script: 'upstream-child.js', cpus });
   return { ...up, baseUrl: `${up.url}/v1` };
 }
 
-/** The bare Hono + undici proxy in front of `upstreamBaseUrl`. */
+/**
+ * The bare Hono + undici proxy in front of `upstreamBaseUrl`.
+ * @example
+ * const bare = await startBareProxy(ctx, upstream.baseUrl, '1'); // POST ${bare.url}/v1/chat/completions
+ */
 export function startBareProxy(ctx: PartContext, upstreamBaseUrl: string, cpus: string | undefined): Promise<ServerChild> {
   return startServerChild(ctx, { name: 'bare proxy', script: 'bare-proxy-child.js', args: ['--upstream', upstreamBaseUrl], cpus });
 }

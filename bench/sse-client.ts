@@ -18,7 +18,12 @@ export interface StreamTiming {
   done: boolean;
 }
 
-/** POST /v1/chat/completions with `body` (which asks for a stream), read to the end. */
+/**
+ * POST /v1/chat/completions with `body` (which asks for a stream), read to the end.
+ * @example
+ * const t = await streamRequest(url, JSON.stringify({ model: 'mock/echo', stream: true, messages: [{ role: 'user', content: 'a b' }] }));
+ * t.done; // true: ended with data: [DONE]
+ */
 export async function streamRequest(url: string, body: string | Buffer, onData?: () => void): Promise<StreamTiming> {
   const t0 = performance.now();
   const res = await request(`${url}/v1/chat/completions`, {
@@ -65,6 +70,9 @@ export interface StreamLoadResult {
  * streams that end after the window are not counted (atEnd marks the same
  * window for CPU time), but are awaited so the next phase starts on a quiet
  * server.
+ * @example
+ * const r = await streamLoad(url, body, { concurrency: 10, seconds: 5, events: 22 });
+ * r.streams / r.elapsedS; // streams per second
  */
 export async function streamLoad(
   url: string,

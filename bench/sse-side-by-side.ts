@@ -98,6 +98,11 @@ export interface SideBySide {
   notes: string[];
 }
 
+/**
+ * @example
+ * const side = await sseSideBySide(ctx, { helloPath, helloLabel: 'hello-world', isHelloWorld: true, cpus: '1', clientPinned: true });
+ * section.tables.push(side.table);
+ */
 export async function sseSideBySide(ctx: PartContext, o: { helloPath: string; helloLabel: string; isHelloWorld: boolean; cpus: string; clientPinned: boolean }): Promise<SideBySide> {
   const warmS = ctx.quick ? 1 : 2;
   const measureS = ctx.quick ? 2 : 5;
