@@ -29,7 +29,19 @@ export interface GatewayChildOptions {
   /** Other runtime settings (e.g. reload_debounce_ms), as config.json spells them. */
   runtime?: Record<string, unknown>;
   readyTimeoutMs?: number;
+  /**
+   * Base URL (".../v1") of an OpenAI-style upstream, served as provider
+   * UPSTREAM_PROVIDER (type "openai", its defaults) next to the built-in mock.
+   */
+  upstream?: string;
 }
+
+/**
+ * The provider name requests use ("upstream/<model>") to reach GatewayChildOptions.upstream.
+ * @example
+ * chatBody(`${UPSTREAM_PROVIDER}/echo`);
+ */
+export const UPSTREAM_PROVIDER = 'upstream';
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -50,7 +62,7 @@ export async function startGatewayChild(ctx: PartContext, o: GatewayChildOptions
     server: { host: '127.0.0.1', port },
     log_level: o.logLevel ?? 'warn',
     runtime: { ...o.runtime, ...(o.workers ? { workers: o.workers } : {}) },
-    providers: { mock: { type: 'mock', latency_ms: 0 } },
+    providers: { mock: { type: 'mock', latency_ms: 0 }, ...(o.upstream ? { [UPSTREAM_PROVIDER]: { type: 'openai', base_url: o.upstream } } : {}) },
     plugins: o.plugins,
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));

@@ -22,6 +22,15 @@ export const CHAT_REQUEST = {
 
 export const CHAT_BODY: Buffer = Buffer.from(JSON.stringify(CHAT_REQUEST));
 
+/**
+ * The same chat request for another target ("provider/model"), and with `"stream": true` when asked.
+ * @example
+ * chatBody('upstream/echo', true); // the ~2 KiB request, streamed, for the provider named "upstream"
+ */
+export function chatBody(model: string, stream = false): Buffer {
+  return Buffer.from(JSON.stringify({ ...CHAT_REQUEST, model, ...(stream ? { stream: true } : {}) }));
+}
+
 /** Headers a typical SDK client sends (names lower-cased, as the gateway passes them to plugins). */
 export const CLIENT_HEADERS: Record<string, string> = {
   host: '127.0.0.1:8080',

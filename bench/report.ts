@@ -100,7 +100,7 @@ function renderHeader(info: RunInfo, oldText: string): string {
     '',
     'This is a small, shared, noisy machine (2 cores, other tenants). Absolute requests/s move by 10-35% between',
     'fresh processes; what holds from run to run is **CPU time per request** and **ratios between variants measured in',
-    'the same run** (every ratio below is against the 0-plugin baseline of the same run). Read absolute figures as',
+    'the same run** (every ratio below is against the 0-plugin gateway or the bare proxy of the same run). Read absolute figures as',
     'orders of magnitude; compare variants with the ratio and CPU/request columns. Latency percentiles are',
     'measured by the benchmark client, so they include the client\'s own scheduling delays.',
     '',

@@ -20,10 +20,12 @@ import { type GatewayChild, startGatewayChild } from '../gateway-child.js';
 import { CHAT_BODY, CLIENT_HEADERS } from '../payloads.js';
 import { samplePlugin } from '../plugins.js';
 import { fmt, fmtInt, fmtPct, summarize, type Summary } from '../stats.js';
-import type { BenchPart, Cell, PartContext, Section, Table } from '../types.js';
+import type { BenchPart, Cell, PartContext, Section, Table, TargetResult } from '../types.js';
 
 /** The looping plugin's deadline (plugins[].timeout_ms). */
 const DEADLINE_MS = 100;
+/** Issue 10's targets: a looping plugin answered within this of its deadline (p99), healthy traffic keeps this share of its quiet throughput. */
+const TARGET = { overrunP99Ms: 10, healthyShare: 0.5 };
 /** Concurrent connections of the healthy client (part B). */
 const HEALTHY_CONNECTIONS = 8;
 /** Requests the looping client keeps in flight (part B). */
@@ -353,9 +355,33 @@ export const isolation: BenchPart = {
     if (overrun.counters.circuitRejections + noisy.counters.circuitRejections > 0) notes.push('**The circuit breaker rejected calls although it was configured off: the figures do not show the cost of a deadline on every request.**');
     if (!sample.isHelloWorld) notes.push('**hello-world was not built when this ran; the set-header test fixture (transport pre-hook only) stood in.**');
 
+    const share = noisy.rps / quiet.rps;
+    const loopOverrunP99 = loopLat.p99 - DEADLINE_MS;
+    const targets: TargetResult[] = [
+      {
+        name: `looping plugin answered within ${TARGET.overrunP99Ms} ms (p99) of its deadline: sequential requests, A (issue 10)`,
+        target: `overrun p99 <= ${TARGET.overrunP99Ms} ms`,
+        measured: `${fmt(ov.p99)} ms (${fmtInt(ov.count)} requests)`,
+        met: ov.count > 0 ? ov.p99 <= TARGET.overrunP99Ms : null,
+      },
+      {
+        name: `looping plugin answered within ${TARGET.overrunP99Ms} ms (p99) of its deadline: while healthy traffic runs, B (issue 10)`,
+        target: `overrun p99 <= ${TARGET.overrunP99Ms} ms`,
+        measured: `${fmt(loopOverrunP99)} ms (${fmtInt(la.length)} requests)`,
+        met: la.length > 0 ? loopOverrunP99 <= TARGET.overrunP99Ms : null,
+      },
+      {
+        name: 'healthy traffic keeps its quiet throughput on one core while a looping plugin is hit, breaker disabled, B (issue 10)',
+        target: `>= ${fmtPct(TARGET.healthyShare)}`,
+        measured: `${fmtPct(share)} (${fmtInt(noisy.rps)} vs ${fmtInt(quiet.rps)} req/s)`,
+        met: share >= TARGET.healthyShare,
+      },
+    ];
+
     return {
       intro: `How long a request whose plugin loops forever waits past the plugin's deadline, and what a looping plugin that keeps being hit does to requests that never call it (same run, same setup, without and with the looping plugin). Times in milliseconds, measured by the clients.`,
       tables: [overrunTable, neighbourTable, loopTable],
+      targets,
       notes,
     };
   },

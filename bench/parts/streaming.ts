@@ -1,4 +1,7 @@
-// Part: streaming ("stream": true). For 0 plugins and for 5 (hello-world x3 +
+// Part: streaming ("stream": true). First the side-by-side measurement of
+// bench/sse-side-by-side.ts (bare proxy, 0 plugins, 5 x hello-world at 10
+// concurrent 20-chunk streams in front of one upstream process). Then, for 0
+// plugins and for 5 (hello-world x3 +
 // redact x2: 7 hook calls per chunk), a fresh gateway child process (pinned to
 // core 1 like the throughput part; the client here on core 0) streams from the
 // mock provider, which sends one chunk per word of the request with no delay,
@@ -13,9 +16,10 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { request } from 'undici';
 import { pinSelf, processCpuMicros, selfAffinity } from '../children.js';
 import { type GatewayChild, startGatewayChild } from '../gateway-child.js';
+import { type StreamTiming, streamRequest } from '../sse-client.js';
+import { type SideBySide, sseSideBySide } from '../sse-side-by-side.js';
 import { fmt, fmtInt, fmtSigned, mean, Samples, type Summary } from '../stats.js';
 import type { BenchPart, Cell, PartContext, Section, TargetResult } from '../types.js';
 
@@ -23,7 +27,6 @@ const MEMORY_CHUNKS = 10_000;
 const PER_CHUNK_CHUNKS = 1_000;
 const TTFB_CHUNKS = 16;
 const MEMORY_TARGET_MIB = 64;
-const STREAM_TIMEOUT_MS = 120_000;
 
 interface Variant {
   id: string;
@@ -33,46 +36,9 @@ interface Variant {
   callsPerChunk: number;
 }
 
-interface StreamTiming {
-  ttfbMs: number;
-  totalMs: number;
-  /** data: events, [DONE] included. */
-  events: number;
-  /** Between the first and the last body byte. */
-  spanMs: number;
-  done: boolean;
-}
-
-/** One streamed completion of `chunks` words, read as it arrives. */
-async function streamOnce(url: string, chunks: number, onData?: () => void): Promise<StreamTiming> {
-  const body = JSON.stringify({ model: 'mock/echo', stream: true, messages: [{ role: 'user', content: 'w '.repeat(chunks).trim() }] });
-  const t0 = performance.now();
-  const res = await request(`${url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-    signal: AbortSignal.timeout(STREAM_TIMEOUT_MS),
-  });
-  if (res.statusCode !== 200) throw new Error(`stream answered ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
-  let first = 0;
-  let last = 0;
-  let events = 0;
-  let prevNl = false;
-  let tail = '';
-  for await (const buf of res.body) {
-    const now = performance.now();
-    if (!first) first = now;
-    last = now;
-    // Count "\n\n" event ends, also when one is split across two reads.
-    for (let i = 0; i < buf.length; i++) {
-      const nl = buf[i] === 10;
-      if (nl && prevNl) events++;
-      prevNl = nl;
-    }
-    tail = (tail + buf.toString('latin1')).slice(-32);
-    onData?.();
-  }
-  return { ttfbMs: first - t0, totalMs: last - t0, events, spanMs: last - first, done: tail.endsWith('data: [DONE]\n\n') };
+/** One streamed completion of `chunks` words from the gateway's built-in mock, read as it arrives. */
+function streamOnce(url: string, chunks: number, onData?: () => void): Promise<StreamTiming> {
+  return streamRequest(url, JSON.stringify({ model: 'mock/echo', stream: true, messages: [{ role: 'user', content: 'w '.repeat(chunks).trim() }] }), onData);
 }
 
 function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
@@ -178,7 +144,9 @@ export const streaming: BenchPart = {
     const before = selfAffinity();
     const pinned = ctx.taskset && pinSelf('0');
     const results: VariantResult[] = [];
+    let side: SideBySide;
     try {
+      side = await sseSideBySide(ctx, { helloPath: hello, helloLabel: 'hello-world', isHelloWorld: true, cpus: process.env.BENCH_GATEWAY_CPUS ?? '1', clientPinned: pinned });
       for (const v of variants) results.push(await measure(ctx, v));
     } finally {
       if (pinned && before !== 'unknown') pinSelf(before);
@@ -219,6 +187,7 @@ export const streaming: BenchPart = {
     };
     const five = results[1];
     const targets: TargetResult[] = [
+      ...side.targets,
       {
         name: `gateway RSS growth over a ${fmtInt(five.memory.chunks)}-chunk stream through 5 plugins`,
         target: `< ${MEMORY_TARGET_MIB} MiB`,
@@ -228,11 +197,12 @@ export const streaming: BenchPart = {
     ];
     return {
       intro:
-        'Server-sent events from `"stream": true`, through 0 and 5 plugins: time to first byte, time and CPU per chunk, and the gateway\'s memory over a 10,000-chunk stream. Every chunk crosses to a plugin worker once per hook call (post_llm_hook, then http_transport_stream_chunk_hook), so per-chunk cost is hook calls x the hook round trip above.',
-      tables: [latency, memory],
+        'Server-sent events from `"stream": true`. First, side by side against a bare proxy in front of the same upstream process: CPU per stream, time to first byte and streams/s at 10 concurrent 20-chunk streams. Then, against the built-in mock provider (no upstream: the gateway is the only cost), through 0 and 5 plugins: time to first byte, time and CPU per chunk, and the gateway\'s memory over a 10,000-chunk stream. Every chunk crosses to a plugin worker once per hook call (post_llm_hook, then http_transport_stream_chunk_hook), so per-chunk cost is hook calls x the hook round trip above.',
+      tables: [side.table, latency, memory],
       targets,
       notes: [
-        `Each variant: a fresh gateway process (\`node dist/host/main/cli.js\`, log_level warn, default plugin workers, mock provider without delay: one chunk per word of the request, then a finish chunk and [DONE]), ${ctx.taskset ? `pinned with \`taskset -c ${process.env.BENCH_GATEWAY_CPUS ?? '1'}\`; the client (undici request(), in the benchmark process) ${pinned ? 'on core 0' : 'NOT pinned'}` : 'nothing pinned (no taskset)'}.`,
+        ...side.notes,
+        `Mock-provider tables, each variant: a fresh gateway process (\`node dist/host/main/cli.js\`, log_level warn, default plugin workers, mock provider without delay: one chunk per word of the request, then a finish chunk and [DONE]), ${ctx.taskset ? `pinned with \`taskset -c ${process.env.BENCH_GATEWAY_CPUS ?? '1'}\`; the client (undici request(), in the benchmark process) ${pinned ? 'on core 0' : 'NOT pinned'}` : 'nothing pinned (no taskset)'}.`,
         `TTFB: from sending the request to the first body byte, which is the first chunk after it went through every hook (the response head is flushed just before it). ${ctx.quick ? 'Quick mode: few streams.' : `Up to 300 sequential ${TTFB_CHUNKS}-chunk streams after 50 warm-up streams, capped at 6 s.`}`,
         `Time per chunk: the ${fmtInt(PER_CHUNK_CHUNKS)}-chunk streams' time between first and last body byte divided by their events; the stream is pull-based, so this is the gateway's throughput per stream (one chunk in flight at a time), not a queueing delay. CPU per chunk: user+system time of the whole gateway process over ${ctx.quick ? 1 : 3} such streams, divided by their chunks.`,
         'Memory: VmRSS from /proc/<pid>/status sampled every 50 ms during the stream, against the value just before it (after the runs above warmed the process up). Nothing in the gateway holds the stream: a chunk is produced when the client has taken the previous one.',
