@@ -136,8 +136,9 @@ export const streaming: BenchPart = {
           { name: 'redact-2', path: redact },
           { name: 'hello-3', path: hello },
         ],
-        // hello-world: post_llm_hook; redact: post_llm_hook + http_transport_stream_chunk_hook
-        callsPerChunk: 3 * 1 + 2 * 2,
+        // Both opt out of post_llm_hook per streamed delta (init's stream_deltas: false):
+        // hello-world makes no call per chunk, redact one (http_transport_stream_chunk_hook).
+        callsPerChunk: 3 * 0 + 2 * 1,
       },
     ];
 
