@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { decode, encode, nestsDeeper, TooDeep } from '../host/abi/codec.js';
+import fc from 'fast-check';
+import { decode, encode, encoded, encodeEnvelope, nestsDeeper, TooDeep } from '../host/abi/codec.js';
 import { tooDeepAt } from '../host/pipeline/client-json.js';
 import { ROOT } from './helpers/paths.js';
 
@@ -121,5 +122,19 @@ describe('nesting bounds (limits.max_json_depth)', () => {
   it('tooDeepAt walks a million levels without a stack', () => {
     const parsed: unknown = JSON.parse('['.repeat(1_000_000) + ']'.repeat(1_000_000));
     assert.equal(tooDeepAt(parsed, 64)?.length, 64);
+  });
+});
+
+describe('an envelope spliced from encoded parts', () => {
+  it('is byte for byte what encoding the whole envelope gives', () => {
+    const value = fc.oneof(fc.jsonValue(), fc.uint8Array({ maxLength: 8 }), fc.constant(undefined));
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 15 }), fc.array(fc.boolean(), { maxLength: 15 }), (fields, spliced) => {
+        // Some values pre-encoded, others left for encodeEnvelope to encode.
+        const parts = Object.fromEntries(Object.entries(fields).map(([k, v], i) => [k, spliced[i] ? encoded(v) : v]));
+        assert.deepEqual(Buffer.from(encodeEnvelope(parts).bytes), Buffer.from(encode(fields)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

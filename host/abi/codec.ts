@@ -26,6 +26,55 @@ export function encode(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
+/**
+ * A value already encoded. A phase's plugins mostly see the same request or
+ * response, one after another: the pipeline encodes it once and splices the
+ * bytes into each plugin's envelope (encodeEnvelope) until a patch changes it.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** @example const req = encoded(llmRequest); // reuse in every envelope until the request changes */
+export function encoded(value: unknown): Encoded {
+  return new Encoded(encode(value));
+}
+
+const FIXMAP = 0x80;
+const keyBytes = new Map<string, Uint8Array>();
+
+/**
+ * An envelope as encode() writes it (a map, keys in the object's order),
+ * with the values given as Encoded spliced in rather than encoded again.
+ * At most 15 keys (a fixmap), as every envelope has.
+ *
+ * @example encodeEnvelope({ ctx, req: encoded(req) }).bytes // the same bytes as encode({ ctx, req })
+ */
+export function encodeEnvelope(fields: Record<string, unknown>): Encoded {
+  const keys = Object.keys(fields);
+  if (keys.length > 15) throw new Error('an envelope has at most 15 keys');
+  const parts: Uint8Array[] = [Uint8Array.of(FIXMAP | keys.length)];
+  let size = 1;
+  for (const key of keys) {
+    let k = keyBytes.get(key);
+    if (!k) {
+      k = encode(key).slice();
+      keyBytes.set(key, k);
+    }
+    const v = fields[key];
+    const value = v instanceof Encoded ? v.bytes : encode(v);
+    parts.push(k, value);
+    size += k.length + value.length;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return new Encoded(out);
+}
+
 /** Nesting deeper than a decoder accepts: checked before decoding, so it never costs the decoder's stack. */
 export class TooDeep extends Error {
   constructor(readonly limit: number) {

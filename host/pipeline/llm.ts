@@ -1,5 +1,6 @@
 import { sameValue } from '../abi/same-value.js';
 import type { HookName, LlmChunk, LlmError, LlmPostOutput, LlmRequest, LlmRequestPatch } from '../abi/types.js';
+import { type Encoded, encoded, encodeEnvelope } from '../abi/codec.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import type { LlmResult } from '../providers/contract.js';
 import { asChunk, chunkForPostLlm } from './chunks.js';
@@ -114,13 +115,17 @@ export function deltaHooks(plugins: readonly LoadedPlugin[]): { plugin: LoadedPl
 async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin[], req: LlmRequest, callProvider: ProviderCall<S>, ex: Exchange): Promise<Answer<S>> {
   let ran = plugins.length;
   let result: Answer<S> | undefined;
+  // The request encoded once for the plugins that see it unchanged (a patch changes it in place).
+  let reqBytes: Encoded | null = null;
 
   for (let i = 0; i < plugins.length && !result; i++) {
     const p = plugins[i];
     const hook = hookFor(p, 'pre_llm_hook', 'pre_hook');
     if (!hook) continue;
-    const out = await invokeHook(p, hook, { ctx: ex.ctx.values, req }, ex);
+    reqBytes ??= encoded(req);
+    const out = await invokeHook(p, hook, encodeEnvelope({ ctx: ex.ctx.values, req: reqBytes }), ex);
     if (!out) continue;
+    if (out.req) reqBytes = null;
     applyLlmPatch(req, out.req);
     if (out.req?.provider || out.req?.model) {
       // The reserved keys name the attempt's current target, also after a plugin retargets it.
@@ -133,6 +138,8 @@ async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin
   }
 
   result ??= await callProvider(req);
+  // What the post-hooks see, encoded once while it stays the same object (a plugin's change is a new one).
+  let seen = { of: undefined as unknown, bytes: null as Encoded | null };
 
   try {
     for (let i = ran - 1; i >= 0; i--) {
@@ -150,7 +157,10 @@ async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin
         } else if (out?.chunk) result.stream.first = out.chunk;
         continue;
       }
-      const envelope: unknown = result.response ? { ctx: ex.ctx.values, response: result.response } : { ctx: ex.ctx.values, error: result.error };
+      const value = result.response ?? result.error;
+      const bytes = seen.bytes && seen.of === value ? seen.bytes : encoded(value);
+      seen = { of: value, bytes };
+      const envelope: Encoded = result.response ? encodeEnvelope({ ctx: ex.ctx.values, response: bytes }) : encodeEnvelope({ ctx: ex.ctx.values, error: bytes });
       const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, ex);
       if (!out) continue;
       if (out.response) result = { response: out.response };

@@ -1,6 +1,7 @@
 import { HOST_OWNED_HEADERS } from '../abi/http-fields.js';
 import type { HookError, HttpRequest, HttpResponse, RequestPatch, ResponsePatch } from '../abi/types.js';
 import { ERRORS, ErrorCode, GatewayError } from '../errors/codes.js';
+import { type Encoded, encoded, encodeEnvelope } from '../abi/codec.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import { parseClientJson } from './client-json.js';
 import { type Exchange, invokeHook } from './invoke.js';
@@ -110,15 +111,19 @@ async function runInterceptor(p: LoadedPlugin, req: HttpRequest, ex: Exchange): 
 export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRequest, core: CoreHandler, ex: Exchange): Promise<HttpResponse> {
   let ran = plugins.length;
   let resp: HttpResponse | undefined;
+  // The request as plugins see it (with or without its body), encoded once until a patch changes it.
+  const reqViews = new ViewCache(visibleRequest);
 
   for (let i = 0; i < plugins.length && !resp; i++) {
     const p = plugins[i];
     if (p.has('http_transport_pre_hook')) {
-      const out = await invokeHook(p, 'http_transport_pre_hook', { ctx: ex.ctx.values, req: visibleRequest(p, req) }, ex);
+      const out = await invokeHook(p, 'http_transport_pre_hook', encodeEnvelope({ ctx: ex.ctx.values, req: reqViews.of(p, p.wantsRequestBody, req) }), ex);
       if (!out) continue; // fail-open failure: as if it said "continue"
+      if (out.req) reqViews.clear();
       applyRequestPatch(req, out.req);
       resp = out.response ?? (out.error && hookErrorResponse(out.error, p.name));
     } else if (p.has('transport_interceptor')) {
+      reqViews.clear();
       resp = await runInterceptor(p, req, ex);
     }
     if (resp) ran = i;
@@ -129,22 +134,44 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
   // http_transport_stream_chunk_hook instead (docs/hook-semantics.md).
   if (resp.stream) return resp;
 
+  // Post-hooks change only the response: the request views stay valid through them.
+  const respViews = new ViewCache(visibleResponse);
   for (let i = ran - 1; i >= 0; i--) {
     const p = plugins[i];
     if (!p.has('http_transport_post_hook')) continue;
-    const out = await invokeHook(
-      p,
-      'http_transport_post_hook',
-      { ctx: ex.ctx.values, req: visibleRequest(p, req), resp: visibleResponse(p, resp) },
-      ex,
-    );
+    const envelope = encodeEnvelope({ ctx: ex.ctx.values, req: reqViews.of(p, p.wantsRequestBody, req), resp: respViews.of(p, p.wantsResponseBody, resp) });
+    const out = await invokeHook(p, 'http_transport_post_hook', envelope, ex);
     if (!out) continue;
     if (out.error) {
       // An error from a post-hook goes to the client; the remaining post-hooks are skipped.
       resp = hookErrorResponse(out.error, p.name);
       break;
     }
+    if (out.resp) respViews.clear();
     applyResponsePatch(resp, out.resp);
   }
   return resp;
+}
+
+/**
+ * A request's or response's views (with its body, or without for plugins that
+ * asked for none), each encoded once for every plugin that sees it, until
+ * clear() (the pipeline changed the object in place).
+ */
+class ViewCache<T> {
+  private readonly views = new Map<boolean, Encoded>();
+  constructor(private readonly view: (p: LoadedPlugin, value: T) => T) {}
+
+  of(p: LoadedPlugin, withBody: boolean, value: T): Encoded {
+    let bytes = this.views.get(withBody);
+    if (!bytes) {
+      bytes = encoded(this.view(p, value));
+      this.views.set(withBody, bytes);
+    }
+    return bytes;
+  }
+
+  clear(): void {
+    this.views.clear();
+  }
 }

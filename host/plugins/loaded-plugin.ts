@@ -1,4 +1,4 @@
-import { encode } from '../abi/codec.js';
+import { encode, Encoded } from '../abi/codec.js';
 import type { HookOutputs } from '../abi/outputs.js';
 import type { HookName } from '../abi/types.js';
 import type { PluginEntry } from '../config/schema.js';
@@ -115,13 +115,13 @@ export class LoadedPlugin {
   }
 
   /**
-   * Encodes the envelope and runs the hook under this plugin's deadline: on
+   * Encodes the envelope (unless it is Encoded already) and runs the hook under this plugin's deadline: on
    * the main thread while the plugin keeps within its budget there, else on a
    * worker. Resolves with the validated output; rejects only with PluginFailure.
    */
   async call<H extends HookName>(hook: H, envelope: unknown, rid: string): Promise<HookOutputs[H]> {
     this.calls++;
-    const input = encode(envelope);
+    const input = envelope instanceof Encoded ? envelope.bytes : encode(envelope);
     const timeoutMs = this.entry.timeout_ms;
     if (!this.inThread) return this.callOnWorker(hook, input, rid, timeoutMs);
     const started = performance.now();
