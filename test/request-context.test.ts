@@ -55,3 +55,21 @@ describe('RequestContext size limit', () => {
     assert.equal(ctx.size, sizeOf('p.fill', 'small'));
   });
 });
+
+describe('RequestContext encoded once per change', () => {
+  it('is always the encoding of what it holds now', () => {
+    const ctx = new RequestContext('rid-enc', 1 << 16);
+    const same = () => assert.deepEqual(Buffer.from(ctx.encoded().bytes), Buffer.from(encode(ctx.values)));
+    same();
+    assert.equal(ctx.encoded(), ctx.encoded(), 'unchanged: the same bytes, not encoded again');
+    ctx.apply({ 'a.b': 1 }, 'p', log);
+    same();
+    ctx.setReserved(CtxKey.streamEnd, true);
+    same();
+    ctx.apply({ 'a.b': null }, 'p', log);
+    same();
+    const before = ctx.encoded();
+    ctx.apply({}, 'p', log);
+    assert.equal(ctx.encoded(), before, 'an empty patch changes nothing');
+  });
+});

@@ -1,4 +1,4 @@
-import { encode } from '../abi/codec.js';
+import { type Encoded, encode, encoded } from '../abi/codec.js';
 import type { Context, ContextPatch } from '../abi/types.js';
 import { ErrorCode, GatewayError } from '../errors/codes.js';
 import type { Logger } from '../log/logger.js';
@@ -25,6 +25,9 @@ export class RequestContext {
   /** Encoded size (key + value) of each key a plugin set; the gateway's own keys are not counted. */
   private readonly sizes = new Map<string, number>();
   private bytes = 0;
+  /** Counts changes, so that the encoded context is made once per change. */
+  private version = 0;
+  private encodedAt: { version: number; bytes: Encoded } | null = null;
 
   constructor(
     readonly requestId: string,
@@ -36,6 +39,18 @@ export class RequestContext {
   /** For the gateway's own keys. */
   setReserved(key: string, value: unknown): void {
     this.values[key] = value;
+    this.version++;
+  }
+
+  /**
+   * The context encoded, made once per change: every hook call of the request
+   * carries it, and most calls change nothing.
+   *
+   * @example encodeEnvelope({ ctx: ex.ctx.encoded(), req })
+   */
+  encoded(): Encoded {
+    if (this.encodedAt?.version !== this.version) this.encodedAt = { version: this.version, bytes: encoded(this.values) };
+    return this.encodedAt.bytes;
   }
 
   get(key: string): unknown {
@@ -81,5 +96,6 @@ export class RequestContext {
       }
     }
     this.bytes = total;
+    if (changes.size > 0) this.version++;
   }
 }

@@ -88,7 +88,7 @@ export async function postLlmOnDelta(
   ex: Exchange,
 ): Promise<{ chunk: LlmChunk; error?: undefined } | { error: LlmError; chunk?: undefined } | null> {
   const sent = chunkForPostLlm(chunk);
-  const out = await invokeHook(plugin, hook, { ctx: ex.ctx.values, response: sent }, ex);
+  const out = await invokeHook(plugin, hook, encodeEnvelope({ ctx: ex.ctx.encoded(), response: sent }), ex);
   if (!out) return null;
   if (out.error) return { error: out.error };
   if (out.response && !sameValue(out.response, sent)) return { chunk: asChunk(out.response) };
@@ -123,7 +123,7 @@ async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin
     const hook = hookFor(p, 'pre_llm_hook', 'pre_hook');
     if (!hook) continue;
     reqBytes ??= encoded(req);
-    const out = await invokeHook(p, hook, encodeEnvelope({ ctx: ex.ctx.values, req: reqBytes }), ex);
+    const out = await invokeHook(p, hook, encodeEnvelope({ ctx: ex.ctx.encoded(), req: reqBytes }), ex);
     if (!out) continue;
     if (out.req) reqBytes = null;
     applyLlmPatch(req, out.req);
@@ -160,7 +160,7 @@ async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin
       const value = result.response ?? result.error;
       const bytes = seen.bytes && seen.of === value ? seen.bytes : encoded(value);
       seen = { of: value, bytes };
-      const envelope: Encoded = result.response ? encodeEnvelope({ ctx: ex.ctx.values, response: bytes }) : encodeEnvelope({ ctx: ex.ctx.values, error: bytes });
+      const envelope: Encoded = result.response ? encodeEnvelope({ ctx: ex.ctx.encoded(), response: bytes }) : encodeEnvelope({ ctx: ex.ctx.encoded(), error: bytes });
       const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, ex);
       if (!out) continue;
       if (out.response) result = { response: out.response };

@@ -1,3 +1,4 @@
+import { encodeEnvelope } from '../abi/codec.js';
 import type { HookError, LlmChunk, LlmError, LlmRequest } from '../abi/types.js';
 import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
@@ -314,7 +315,7 @@ class ChunkRelay implements ChunkStream {
     }
     for (const plugin of this.chunkHooks) {
       if (!this.open) return {};
-      const out = await invokeHook(plugin, 'http_transport_stream_chunk_hook', { ctx: ex.ctx.values, chunk: current }, ex);
+      const out = await invokeHook(plugin, 'http_transport_stream_chunk_hook', encodeEnvelope({ ctx: ex.ctx.encoded(), chunk: current }), ex);
       if (!out) continue;
       if (out.error) return { fault: { kind: 'hook', error: out.error, plugin: plugin.name } };
       if (out.drop) return {};

@@ -117,7 +117,7 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
   for (let i = 0; i < plugins.length && !resp; i++) {
     const p = plugins[i];
     if (p.has('http_transport_pre_hook')) {
-      const out = await invokeHook(p, 'http_transport_pre_hook', encodeEnvelope({ ctx: ex.ctx.values, req: reqViews.of(p, p.wantsRequestBody, req) }), ex);
+      const out = await invokeHook(p, 'http_transport_pre_hook', encodeEnvelope({ ctx: ex.ctx.encoded(), req: reqViews.of(p, p.wantsRequestBody, req) }), ex);
       if (!out) continue; // fail-open failure: as if it said "continue"
       if (out.req) reqViews.clear();
       applyRequestPatch(req, out.req);
@@ -139,7 +139,7 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
   for (let i = ran - 1; i >= 0; i--) {
     const p = plugins[i];
     if (!p.has('http_transport_post_hook')) continue;
-    const envelope = encodeEnvelope({ ctx: ex.ctx.values, req: reqViews.of(p, p.wantsRequestBody, req), resp: respViews.of(p, p.wantsResponseBody, resp) });
+    const envelope = encodeEnvelope({ ctx: ex.ctx.encoded(), req: reqViews.of(p, p.wantsRequestBody, req), resp: respViews.of(p, p.wantsResponseBody, resp) });
     const out = await invokeHook(p, 'http_transport_post_hook', envelope, ex);
     if (!out) continue;
     if (out.error) {
