@@ -11,6 +11,7 @@ import type { HookName } from '../../host/abi/types.js';
 import { PluginEntrySchema } from '../../host/config/schema.js';
 import { loadPlugin } from '../../host/plugins/load-plugin.js';
 import type { LoadedPlugin } from '../../host/plugins/loaded-plugin.js';
+import { InThreadRuntime } from '../../host/runtime/in-thread/in-thread-runtime.js';
 import { WorkerPool } from '../../host/runtime/worker-pool.js';
 import { pinSelf, selfAffinity } from '../children.js';
 import { type InThreadPlugin, inThreadPlugin } from '../inthread.js';
@@ -88,6 +89,12 @@ export const hookRoundTrip: BenchPart = {
       const hello = await loadPlugin(PluginEntrySchema.parse({ name: 'hello-world', path: sample.path }), pool, 1, noSigning);
       const minimal = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal', path: minimalPath }), pool, 2, noSigning);
       const logging = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal-logging', path: loggingPath }), pool, 3, noSigning);
+      // The same plugins placed on the main thread, as the gateway places them (ABI.md §7.6).
+      const mainThread = new InThreadRuntime({ budgetMs: 5, minLogLevel: 0 }, { onLog: () => void logs++, onLogDropped: () => {}, onInstanceCreated: () => {} });
+      const helloMain = await loadPlugin(PluginEntrySchema.parse({ name: 'hello-world', path: sample.path }), pool, 4, noSigning, { inThread: mainThread });
+      const minimalMain = await loadPlugin(PluginEntrySchema.parse({ name: 'minimal', path: minimalPath }), pool, 5, noSigning, { inThread: mainThread });
+      closers.push(() => helloMain.unload(1000), () => minimalMain.unload(1000));
+      for (const p of [helloMain, minimalMain]) if (p.placement !== 'main-thread') throw new Error(`${p.name} is not on the main thread: ${p.placementReason}`);
       const helloHere = await inThreadPlugin('hello-world', sample.path);
       closers.push(() => helloHere.close());
       const minimalHere = await inThreadPlugin('minimal', minimalPath);
@@ -120,12 +127,15 @@ export const hookRoundTrip: BenchPart = {
       oneCore.push(await measure('encode-b', 'msgpack encode only (+ 2 KiB body)', size(withBody), () => encode(withBody)));
       oneCore.push(await inThreadRow('here-min', 'encode + Extism call, no worker: minimal plugin, headers only', minimalHere, true, 'http_transport_pre_hook', headersOnly));
       oneCore.push(await inThreadRow('here-hello', `encode + Extism call, no worker: ${S}, headers only`, helloHere, hello.has('http_transport_pre_hook'), 'http_transport_pre_hook', headersOnly));
+      oneCore.push(await hookRow('main-min-h', 'on the main thread: minimal plugin, http_transport_pre_hook, headers only', minimalMain, 'http_transport_pre_hook', headersOnly));
+      oneCore.push(await hookRow('main-hello-h', `**on the main thread: ${S}, http_transport_pre_hook, headers only**`, helloMain, 'http_transport_pre_hook', headersOnly));
+      oneCore.push(await hookRow('main-hello-llm', `on the main thread: ${S}, pre_llm_hook, 2 KiB LlmRequest`, helloMain, 'pre_llm_hook', llm));
       oneCore.push(await measure('echo', 'thread crossing only (echo worker, headers-only envelope already encoded)', size(headersOnly), () => echo.call(encodedHeaders)));
       oneCore.push(await hookRow('min-h', 'minimal plugin: http_transport_pre_hook, headers only', minimal, 'http_transport_pre_hook', headersOnly));
       oneCore.push(await hookRow('min-b', 'minimal plugin: http_transport_pre_hook, + 2 KiB body', minimal, 'http_transport_pre_hook', withBody));
       oneCore.push(await hookRow('min-log', 'minimal plugin that logs twice per call: http_transport_pre_hook, headers only', logging, 'http_transport_pre_hook', headersOnly));
       oneCore.push(await hookRow('min-llm', 'minimal plugin: pre_llm_hook, 2 KiB LlmRequest', minimal, 'pre_llm_hook', llm));
-      oneCore.push(await hookRow('hello-h', `**${S}: http_transport_pre_hook, headers only**`, hello, 'http_transport_pre_hook', headersOnly));
+      oneCore.push(await hookRow('hello-h', `**on a worker: ${S}, http_transport_pre_hook, headers only**`, hello, 'http_transport_pre_hook', headersOnly));
       oneCore.push(await hookRow('hello-b', `${S}: http_transport_pre_hook, + 2 KiB body`, hello, 'http_transport_pre_hook', withBody));
       oneCore.push(await hookRow('hello-llm', `${S}: pre_llm_hook, 2 KiB LlmRequest`, hello, 'pre_llm_hook', llm));
 
@@ -157,13 +167,14 @@ export const hookRoundTrip: BenchPart = {
       });
     const p50 = (rs: Row[], key: string) => rs.find((r) => r.key === key)?.result?.latency.p50;
 
-    const main = p50(oneCore, 'hello-h');
+    const main = p50(oneCore, 'main-hello-h');
+    const onWorker = p50(oneCore, 'hello-h');
     const spreadOut = p50(allCores, 'hello-h');
     const targets: TargetResult[] = [
       {
-        name: `hook round trip p50 (${S}, http_transport_pre_hook, headers only${pinned ? ', one core' : ''})`,
+        name: `hook round trip p50 (${S}, http_transport_pre_hook, headers only, on the main thread${pinned ? ', one core' : ''})`,
         target: `<= ${TARGET_P50_US} us`,
-        measured: `${main === undefined ? 'n/a' : `${fmt(main)} us`}${spreadOut === undefined ? '' : ` (${fmt(spreadOut)} us with threads on different cores)`}`,
+        measured: `${main === undefined ? 'n/a' : `${fmt(main)} us`}${onWorker === undefined ? '' : ` (on a worker: ${fmt(onWorker)} us${spreadOut === undefined ? '' : `, ${fmt(spreadOut)} us with threads on different cores`})`}`,
         met: main === undefined || !sample.isHelloWorld ? null : main <= TARGET_P50_US,
       },
     ];
@@ -171,6 +182,7 @@ export const hookRoundTrip: BenchPart = {
     const notes = [
       `Sequential calls through \`LoadedPlugin.call\` on a pool of 1 plugin worker: ${loop.warmupCalls.toLocaleString('en-US')} warm-up calls, then up to ${loop.calls.toLocaleString('en-US')} timed calls (each loop also capped at ${loop.maxMs / 1000} s, hence fewer calls in slow rows). ${returnsBytes === undefined ? '' : returnsBytes ? 'In the version measured, `call` returns the raw output bytes (decoding and validation happen later, in the pipeline, and are not included).' : 'In the version measured, `call` returns the output already decoded and validated, so that is included.'}`,
       '"CPU/call" is the CPU time of the whole benchmark process (main thread + plugin worker + V8 helpers) divided by the calls: what a hook call costs the machine, whichever thread pays.',
+      '"On the main thread" rows are `LoadedPlugin.call` for a version the gateway runs on its main thread (ABI.md §7.6, how the gateway runs the AssemblyScript, Rust and C kits\' plugins): encode, a plain synchronous WebAssembly call under the deadline clock, output decoded and validated; no Extism, no thread crossing. The other `LoadedPlugin.call` rows are versions on the worker pool (Go plugins, and any that moved there).',
       'The **minimal plugin** is a WAT module (written by bench/plugins.ts) whose hooks copy their input into guest memory (fast path) and return nothing: its rows are the host side of a hook call. "No worker" rows call the same Extism plugin on the benchmark\'s own thread (encode + Extism call + guest work, no thread crossing, no deadline).',
     ];
     const e = (key: string) => p50(oneCore, key);
