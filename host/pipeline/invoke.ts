@@ -65,7 +65,8 @@ export async function invokeHook<H extends HookName>(plugin: LoadedPlugin, hook:
     ex.ctx.apply((out as { ctx?: ContextPatch } | undefined)?.ctx, plugin.name, ex.log);
     plugin.breaker.onSuccess();
     ex.observer?.onHookCall(plugin.name, hook, (performance.now() - started) / 1000, null);
-    ex.log.debug({ rid, plugin: plugin.name, hook }, 'hook called');
+    // Checked first: this runs on every hook call, and the fields object would be made for nothing.
+    if (ex.log.isLevelEnabled('debug')) ex.log.debug({ rid, plugin: plugin.name, hook }, 'hook called');
     return out;
   } catch (e) {
     const failure = PluginFailure.from(e, plugin.name, hook);

@@ -58,7 +58,8 @@ interface Call {
   output: Uint8Array | null;
   /** Log lines held until the call ends: a call handed to a worker runs again there and logs again. */
   lines: [number, string][];
-  log: CallLogBudget;
+  /** Made at the call's first log line: most calls log nothing the gateway keeps. */
+  log: CallLogBudget | null;
 }
 
 const NO_INPUT = new Uint8Array(0);
@@ -204,7 +205,7 @@ export class InThreadPlugin {
   }
 
   private begin(input: Uint8Array): Call {
-    const call: Call = { input, output: null, lines: [], log: new CallLogBudget(this.spec, this.rates) };
+    const call: Call = { input, output: null, lines: [], log: null };
     this.current = call;
     return call;
   }
@@ -212,15 +213,18 @@ export class InThreadPlugin {
   /** Ends a call's logging: its lines, then the budget's report lines and dropped bytes. */
   private end(call: Call, rid: string): void {
     this.current = null;
-    const { reports, droppedBytes } = call.log.end();
-    for (const report of reports) call.lines.push([2, report]);
+    if (call.log) {
+      const { reports, droppedBytes } = call.log.end();
+      for (const report of reports) call.lines.push([2, report]);
+      if (droppedBytes > 0) this.events.onLogDropped(this.spec.name, droppedBytes);
+    }
     for (const [level, msg] of call.lines) if (level >= this.opts.minLogLevel) this.events.onLog(level, this.spec.name, rid, msg);
-    if (droppedBytes > 0) this.events.onLogDropped(this.spec.name, droppedBytes);
   }
 
   private log(level: 0 | 1 | 2 | 3, bytes: Uint8Array): void {
     const call = this.current;
     if (!call || level < this.opts.minLogLevel) return;
+    call.log ??= new CallLogBudget(this.spec, this.rates);
     const taken = call.log.allow(bytes.length);
     if (taken > 0) call.lines.push([level, Buffer.from(bytes.buffer, bytes.byteOffset, taken).toString('utf8')]);
   }
