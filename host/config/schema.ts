@@ -12,6 +12,8 @@ export const DEFAULTS = {
   hookTimeoutMs: 1000,
   initTimeoutMs: 10_000,
   queueTimeoutMs: 1000,
+  /** Plugin threads' niceness: chosen by `npm run bench -- --only isolation` (README "Why plugin threads at a lower priority?"). */
+  workerNice: 5,
   reloadDebounceMs: 200,
   reloadSettleMs: 2000,
   memoryLimitMb: 64,
@@ -153,6 +155,12 @@ export const ConfigSchema = z
          * starts when a worker takes the call.
          */
         queue_timeout_ms: positiveInt.default(DEFAULTS.queueTimeoutMs),
+        /**
+         * CPU scheduling niceness of the plugin worker threads (Linux; 0 to 19,
+         * 0 leaves them at the gateway's own priority), so that plugin code
+         * burning CPU cannot starve the thread that serves HTTP and answers deadlines.
+         */
+        worker_nice: z.number().int().min(0).max(19).default(DEFAULTS.workerNice),
         /** Watch every enabled plugin's .wasm and swap in the new version when it changes. */
         watch_plugins: z.boolean().default(true),
         /** Watch the config file the CLI was started with and apply it when it changes (SIGHUP and POST /admin/reload work either way). */

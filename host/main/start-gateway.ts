@@ -75,8 +75,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         metrics.onWorkerRestart();
         log.warn({ reason }, 'plugin worker replaced');
       },
+      onThreadPriorityRefused: (reason) => log.warn({ reason }, 'plugin threads run at normal priority (runtime.worker_nice)'),
     },
-    { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
+    { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, workerNice: config.runtime.worker_nice, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
   );
 
   const cleanupMs = opts.cleanupMs ?? DEFAULT_CLEANUP_MS;

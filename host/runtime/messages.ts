@@ -34,6 +34,8 @@ export interface PluginSpec {
 /** What a worker is started with. */
 export interface WorkerInit {
   minLogLevel: number;
+  /** The thread's CPU scheduling niceness (runtime.worker_nice; 0: left as it is). */
+  nice: number;
   /** The shared-memory channel (channel.ts). */
   channel: SharedArrayBuffer;
   /**
@@ -67,8 +69,8 @@ export type FromWorker =
   /** A hook call (or its instance creation) failed; the worker has discarded the instance. */
   | { t: 'failed'; seq: number; kind: FailureKind; message: string }
   | { t: 'created'; seq: number }
-  /** The worker's thread runs and may take calls. */
-  | { t: 'ready' }
+  /** The worker's thread runs and may take calls; priorityRefused: why its niceness could not be set. */
+  | { t: 'ready'; priorityRefused?: string }
   | { t: 'log'; level: number; pid: string; rid: string; msg: string }
   /** A call's log text went over max_log_bytes_per_call or max_log_bytes_per_second: this much was dropped (rare: only a flooding plugin). */
   | { t: 'log_dropped'; pid: string; bytes: number };

@@ -50,6 +50,8 @@ export interface PoolEvents {
   onWorkerRestart(reason: string): void;
   /** A plugin's instance was created again in a worker (its last one there failed, or the worker is a replacement). */
   onInstanceCreated(plugin: string): void;
+  /** The workers' lower priority (workerNice) could not be set: said once per pool, the threads run at normal priority. */
+  onThreadPriorityRefused?(reason: string): void;
 }
 
 export interface PoolOptions {
@@ -75,6 +77,12 @@ export interface PoolOptions {
    * deeper is plugin_bad_output. Undefined: only the codec's own bound.
    */
   maxValueDepth?: number;
+  /**
+   * Niceness of the plugin threads (runtime.worker_nice, 0 to 19; 0 leaves
+   * them at the main thread's priority): plugin code burning CPU then yields
+   * the core to the main thread, which answers deadlines and serves HTTP.
+   */
+  workerNice?: number;
 }
 
 /** Atomics.waitAsync (V8 ships it in Node 20; the project's TypeScript lib predates its typing). */
@@ -109,8 +117,8 @@ class PluginWorker {
   watchdogMs = -1;
   dead = false;
 
-  constructor(minLogLevel: number, plugins: WorkerInit['plugins']) {
-    const workerData: WorkerInit = { minLogLevel, channel: this.channel.sab, plugins };
+  constructor(minLogLevel: number, nice: number, plugins: WorkerInit['plugins']) {
+    const workerData: WorkerInit = { minLogLevel, nice, channel: this.channel.sab, plugins };
     // The Extism SDK loads node:wasi, which prints an experimental warning per thread.
     // Only that flag: the process's own execArgv is not passed on, because Node refuses
     // per-process flags in a worker (--max-old-space-size, --expose-gc, --inspect:
@@ -160,6 +168,9 @@ export class WorkerPool {
   private readonly minLogLevel: number;
   private readonly maxValueDepth: number | undefined;
   readonly queueTimeoutMs: number;
+  readonly workerNice: number;
+  /** onThreadPriorityRefused was called (once is enough: every thread would say the same). */
+  private priorityRefusalReported = false;
 
   constructor(
     private readonly events: PoolEvents,
@@ -170,6 +181,7 @@ export class WorkerPool {
     this.minLogLevel = opts.minLogLevel ?? 0;
     this.maxValueDepth = opts.maxValueDepth;
     this.queueTimeoutMs = opts.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs;
+    this.workerNice = opts.workerNice ?? DEFAULTS.workerNice;
     // No threads yet: a gateway without plugins never needs them (each costs ~17 MiB idle).
     // The first load() starts them, whether at start-up or through a later config reload.
   }
@@ -492,6 +504,10 @@ export class WorkerPool {
       return;
     }
     if (msg.t === 'ready') {
+      if (msg.priorityRefused && !this.priorityRefusalReported) {
+        this.priorityRefusalReported = true;
+        this.events.onThreadPriorityRefused?.(msg.priorityRefused);
+      }
       // A replacement's thread runs: it may take calls (it creates each plugin's instance when first called).
       w.ready = true;
       this.pump();
@@ -526,7 +542,7 @@ export class WorkerPool {
     // A replacement knows every loaded plugin but creates no instance up front: an init that
     // loops must not keep it from taking the other plugins' calls.
     const plugins = initial ? [] : [...this.specs.values()].map(({ spec, slot }) => ({ spec, slot }));
-    const w = new PluginWorker(this.minLogLevel, plugins);
+    const w = new PluginWorker(this.minLogLevel, this.workerNice, plugins);
     this.workers.push(w);
     w.thread.on('message', (m: FromWorker) => this.onMessage(w, m));
     w.thread.on('error', (e) => void this.kill(w, `worker crashed: ${e.message}`, true));

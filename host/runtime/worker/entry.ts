@@ -16,10 +16,13 @@ import { OutputTooLarge, sandgateHostFunctions } from '../sandbox/host-functions
 import { GuestExit } from '../sandbox/guest-wasi.js';
 import { panicMessage } from '../sandbox/panic-message.js';
 import { CallLogBudget, LogRates } from './log-budget.js';
+import { setUpPluginThread } from './os-thread.js';
 
 const PAGE = 64 * 1024;
 const port = parentPort!;
 const init = workerData as WorkerInit;
+// First of all, before any plugin code can run: a looping guest must never outrank the main thread.
+const priorityRefused = setUpPluginThread(init.nice);
 const minLogLevel = init.minLogLevel;
 const channel = new Channel(init.channel);
 const { i32, u8 } = channel;
@@ -394,7 +397,7 @@ async function handle(msg: ToWorker): Promise<void> {
 async function serve(): Promise<void> {
   let lastCall = Atomics.load(i32, W.CALL_SEQ);
   let calls = 0;
-  post({ t: 'ready' });
+  post(priorityRefused ? { t: 'ready', priorityRefused } : { t: 'ready' });
   for (;;) {
     const bell = Atomics.load(i32, W.DOORBELL);
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) await handle(m.message as ToWorker);

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../host/config/load.js';
+import { DEFAULTS } from '../host/config/schema.js';
+import { ErrorCode, GatewayError } from '../host/errors/codes.js';
+import { PLUGIN_THREAD_NAME } from '../host/runtime/worker/os-thread.js';
+import { CHAT, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { fixture, ROOT } from './helpers/paths.js';
+import { waitFor } from './helpers/wait.js';
+
+// Plugin worker threads run at a lower CPU priority than the main thread
+// (runtime.worker_nice), so a guest that spins cannot starve the thread that
+// serves HTTP and answers its deadline. Read from the kernel: each thread's
+// niceness in /proc/self/task/<tid>/stat (the gateway runs in this process).
+
+const LINUX = existsSync('/proc/thread-self');
+
+/** Niceness of one thread of this process: field 19 of its stat line (fields counted after the ")" of the name). */
+function niceOf(tid: string): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** The plugin threads of this process (they name themselves) and their niceness. */
+function pluginThreads(): { tid: string; nice: number }[] {
+  const out: { tid: string; nice: number }[] = [];
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === PLUGIN_THREAD_NAME) out.push({ tid, nice: niceOf(tid) });
+    } catch {
+      // A thread that ended while we looked.
+    }
+  }
+  return out;
+}
+
+const mainNice = () => niceOf(String(process.pid));
+
+describe('plugin worker threads at a lower CPU priority', { skip: !LINUX && 'needs Linux /proc' }, () => {
+  const WORKERS = 2;
+  const NICE = 7;
+  let gw: TestGateway;
+  let niceBefore: number;
+  before(async () => {
+    niceBefore = mainNice();
+    gw = await startTestGateway({
+      log_level: 'warn',
+      runtime: { workers: WORKERS, worker_nice: NICE, watch_plugins: false, watch_config: false },
+      plugins: [
+        { name: 'hello', path: fixture('set-header') },
+        { name: 'loop', path: fixture('loop-llm'), timeout_ms: 100, on_error: 'fail-open', circuit_breaker: { failure_threshold: 0 } },
+      ],
+    });
+  });
+  after(() => gw.close());
+
+  it('every plugin thread runs at runtime.worker_nice; the main thread keeps its own priority', () => {
+    const threads = pluginThreads();
+    assert.ok(threads.length >= WORKERS, `at least ${WORKERS} plugin threads: ${JSON.stringify(threads)}`);
+    for (const t of threads) assert.equal(t.nice, NICE, `thread ${t.tid} niceness`);
+    assert.equal(mainNice(), niceBefore, 'the main thread is not reniced');
+  });
+
+  it('a thread started after a deadline runs at the same lower priority', async () => {
+    const r = await gw.post('/v1/chat/completions', CHAT('reaches the loop'));
+    assert.equal(r.status, 200, r.text);
+    await waitFor('the pool back to full strength', () => {
+      const s = gw.pool.stats();
+      return s.ready === WORKERS && s.busy === 0;
+    });
+    const threads = pluginThreads();
+    assert.ok(threads.length >= WORKERS);
+    for (const t of threads) assert.equal(t.nice, NICE, `thread ${t.tid} niceness`);
+    assert.equal(mainNice(), niceBefore);
+  });
+});
+
+describe('runtime.worker_nice 0 leaves plugin threads at the gateway priority', { skip: !LINUX && 'needs Linux /proc' }, () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ log_level: 'warn', runtime: { workers: 2, worker_nice: 0, watch_plugins: false, watch_config: false }, plugins: [{ name: 'hello', path: fixture('set-header') }] });
+  });
+  after(() => gw.close());
+
+  it('the plugin threads have the main thread niceness', () => {
+    const threads = pluginThreads();
+    assert.ok(threads.length >= 2);
+    for (const t of threads) assert.equal(t.nice, mainNice(), `thread ${t.tid}`);
+  });
+});
+
+describe('runtime.worker_nice is validated', () => {
+  it('refuses a niceness outside 0..19 and defaults to DEFAULTS.workerNice', () => {
+    for (const worker_nice of [-1, 20, 1.5]) {
+      assert.throws(() => parseConfig({ runtime: { worker_nice } }, { baseDir: ROOT }), (e) => e instanceof GatewayError && e.code === ErrorCode.configInvalid, String(worker_nice));
+    }
+    assert.equal(parseConfig({}, { baseDir: ROOT }).runtime.worker_nice, DEFAULTS.workerNice);
+  });
+});
