@@ -46,7 +46,7 @@ describe('plugin worker threads at a lower CPU priority', { skip: !LINUX && 'nee
     niceBefore = mainNice();
     gw = await startTestGateway({
       log_level: 'warn',
-      runtime: { workers: WORKERS, worker_nice: NICE, watch_plugins: false, watch_config: false },
+      runtime: { workers: WORKERS, worker_nice: NICE, long_call_nice: NICE, watch_plugins: false, watch_config: false },
       plugins: [
         { name: 'hello', path: fixture('set-header') },
         { name: 'loop', path: fixture('loop-llm'), timeout_ms: 100, on_error: 'fail-open', circuit_breaker: { failure_threshold: 0 } },
@@ -76,6 +76,64 @@ describe('plugin worker threads at a lower CPU priority', { skip: !LINUX && 'nee
   });
 });
 
+describe('a long call runs at runtime.long_call_nice until it ends', { skip: !LINUX && 'needs Linux /proc' }, () => {
+  const WORKERS = 2;
+  const NICE = 3;
+  const LONG = 17;
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      log_level: 'warn',
+      runtime: { workers: WORKERS, worker_nice: NICE, long_call_nice: LONG, watch_plugins: false, watch_config: false },
+      plugins: [
+        { name: 'loop', path: fixture('loop-llm'), timeout_ms: 3000, on_error: 'fail-open', circuit_breaker: { failure_threshold: 0 } },
+      ],
+    });
+    await waitFor('the spare up', () => gw.pool.stats().spare === 'ready', 10_000);
+  });
+  after(() => gw.close());
+
+  it('a looping call\'s thread drops to long_call_nice while it runs; the others keep worker_nice', async () => {
+    const looping = gw.post('/v1/chat/completions', CHAT('reaches the loop'));
+    const lowered = await waitFor('a plugin thread at long_call_nice', () => {
+      const l = pluginThreads().filter((t) => t.nice === LONG);
+      return l.length > 0 && l;
+    });
+    assert.equal(lowered.length, 1, JSON.stringify(pluginThreads()));
+    assert.deepEqual(pluginThreads().filter((t) => t.nice !== LONG).map((t) => t.nice), Array(WORKERS).fill(NICE), 'the other worker and the spare');
+    assert.equal((await looping).status, 200);
+  });
+
+});
+
+describe('a long call that returns gets its priority back', { skip: !LINUX && 'needs Linux /proc' }, () => {
+  const WORKERS = 2;
+  const NICE = 3;
+  const LONG = 17;
+  let gw: TestGateway;
+  const settled = () => gw.pool.stats().ready === WORKERS && gw.pool.stats().spare === 'ready';
+  before(async () => {
+    gw = await startTestGateway({
+      log_level: 'warn',
+      runtime: { workers: WORKERS, worker_nice: NICE, long_call_nice: LONG, watch_plugins: false, watch_config: false },
+      // pre_llm_hook busy-waits 50 ms and returns: a long call that ends well.
+      plugins: [{ name: 'slow', path: fixture('slow-llm'), timeout_ms: 5000 }],
+    });
+    await waitFor('the pool settled', settled, 10_000);
+  });
+  after(() => gw.close());
+
+  it('its thread is back at worker_nice, and the worker stays', async () => {
+    assert.equal(pluginThreads().length, WORKERS + 1, 'the workers and the spare');
+    const r = await gw.post('/v1/chat/completions', CHAT('slow but in time'));
+    assert.equal(r.status, 200, r.text);
+    await waitFor('the pool settled', settled, 10_000);
+    assert.deepEqual(pluginThreads().map((t) => t.nice), Array(WORKERS + 1).fill(NICE), 'every plugin thread back at worker_nice');
+    // Raising a priority again needs CAP_SYS_NICE: without it the worker is replaced instead (also at worker_nice).
+    if (process.getuid?.() === 0) assert.equal(gw.logs.filter((l) => l.msg === 'plugin worker replaced').length, 0, 'no worker replaced');
+  });
+});
+
 describe('runtime.worker_nice 0 leaves plugin threads at the gateway priority', { skip: !LINUX && 'needs Linux /proc' }, () => {
   let gw: TestGateway;
   before(async () => {
@@ -90,11 +148,15 @@ describe('runtime.worker_nice 0 leaves plugin threads at the gateway priority', 
   });
 });
 
-describe('runtime.worker_nice is validated', () => {
-  it('refuses a niceness outside 0..19 and defaults to DEFAULTS.workerNice', () => {
-    for (const worker_nice of [-1, 20, 1.5]) {
-      assert.throws(() => parseConfig({ runtime: { worker_nice } }, { baseDir: ROOT }), (e) => e instanceof GatewayError && e.code === ErrorCode.configInvalid, String(worker_nice));
+describe('runtime.worker_nice and long_call_nice are validated', () => {
+  it('refuses a niceness outside 0..19; defaults from DEFAULTS', () => {
+    for (const nice of [-1, 20, 1.5]) {
+      for (const key of ['worker_nice', 'long_call_nice']) {
+        assert.throws(() => parseConfig({ runtime: { [key]: nice } }, { baseDir: ROOT }), (e) => e instanceof GatewayError && e.code === ErrorCode.configInvalid, `${key} ${nice}`);
+      }
     }
-    assert.equal(parseConfig({}, { baseDir: ROOT }).runtime.worker_nice, DEFAULTS.workerNice);
+    const { runtime } = parseConfig({}, { baseDir: ROOT });
+    assert.equal(runtime.worker_nice, DEFAULTS.workerNice);
+    assert.equal(runtime.long_call_nice, DEFAULTS.longCallNice);
   });
 });

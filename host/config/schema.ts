@@ -13,7 +13,9 @@ export const DEFAULTS = {
   initTimeoutMs: 10_000,
   queueTimeoutMs: 1000,
   /** Plugin threads' niceness: chosen by `npm run bench -- --only isolation` (README "Why plugin threads at a lower priority?"). */
-  workerNice: 5,
+  workerNice: 0,
+  /** A plugin thread whose call runs long (worker-pool.ts LONG_CALL_MS): chosen by the same bench. */
+  longCallNice: 19,
   reloadDebounceMs: 200,
   reloadSettleMs: 2000,
   memoryLimitMb: 64,
@@ -161,6 +163,12 @@ export const ConfigSchema = z
          * burning CPU cannot starve the thread that serves HTTP and answers deadlines.
          */
         worker_nice: z.number().int().min(0).max(19).default(DEFAULTS.workerNice),
+        /**
+         * Niceness a plugin thread drops to while its call runs longer than 5 ms, back to
+         * worker_nice when the call ends; not above worker_nice: off. A plugin spinning toward
+         * its deadline then yields the core to the main thread and to other workers' short calls.
+         */
+        long_call_nice: z.number().int().min(0).max(19).default(DEFAULTS.longCallNice),
         /** Watch every enabled plugin's .wasm and swap in the new version when it changes. */
         watch_plugins: z.boolean().default(true),
         /** Watch the config file the CLI was started with and apply it when it changes (SIGHUP and POST /admin/reload work either way). */

@@ -57,7 +57,11 @@ export type ToWorker =
    */
   | { t: 'create'; seq: number; pid: string }
   /** The main thread refused the instance's output: free it (no answer; the next call creates a new one). */
-  | { t: 'discard'; pid: string };
+  | { t: 'discard'; pid: string }
+  /** To a spare: a plugin loaded after it started (no instance, no answer; created when first called). */
+  | { t: 'register'; spec: PluginSpec; slot: number }
+  /** To a spare: a plugin unloaded (it has no instance of it, so no cleanup; no answer). */
+  | { t: 'forget'; pid: string };
 
 export type FromWorker =
   | { t: 'loaded'; seq: number; init: InitOutput; name: string | undefined }
@@ -69,8 +73,11 @@ export type FromWorker =
   /** A hook call (or its instance creation) failed; the worker has discarded the instance. */
   | { t: 'failed'; seq: number; kind: FailureKind; message: string }
   | { t: 'created'; seq: number }
-  /** The worker's thread runs and may take calls; priorityRefused: why its niceness could not be set. */
-  | { t: 'ready'; priorityRefused?: string }
+  /**
+   * The worker's thread runs and may take calls. tid: its OS thread id (null
+   * where unknown); priorityRefused: why its niceness could not be set.
+   */
+  | { t: 'ready'; tid: number | null; priorityRefused?: string }
   | { t: 'log'; level: number; pid: string; rid: string; msg: string }
   /** A call's log text went over max_log_bytes_per_call or max_log_bytes_per_second: this much was dropped (rare: only a flooding plugin). */
   | { t: 'log_dropped'; pid: string; bytes: number };

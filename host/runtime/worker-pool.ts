@@ -5,6 +5,7 @@ import { DEFAULTS } from '../config/schema.js';
 import type { HookName, InitOutput } from '../abi/types.js';
 import { CHANNEL_BYTES, Channel, HOOK_INDEX, INPUT_CAP, INPUT_OFF, OUTPUT_OFF, RID_CAP, RID_OFF, W } from './channel.js';
 import { PluginFailure } from './failure.js';
+import { setThreadNice } from './worker/os-thread.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from './messages.js';
 
 type Request = Extract<ToWorker, { t: 'load' | 'unload' }>;
@@ -47,7 +48,8 @@ export interface PoolEvents {
   onLog(level: number, plugin: string, rid: string, msg: string): void;
   /** A call's log text over max_log_bytes_per_call was dropped. */
   onLogDropped(plugin: string, bytes: number): void;
-  onWorkerRestart(reason: string): void;
+  /** A worker was terminated and another took its place: the pre-started spare (`spare` true), or a thread started now. */
+  onWorkerRestart(reason: string, spare: boolean): void;
   /** A plugin's instance was created again in a worker (its last one there failed, or the worker is a replacement). */
   onInstanceCreated(plugin: string): void;
   /** The workers' lower priority (workerNice) could not be set: said once per pool, the threads run at normal priority. */
@@ -83,6 +85,13 @@ export interface PoolOptions {
    * the core to the main thread, which answers deadlines and serves HTTP.
    */
   workerNice?: number;
+  /**
+   * Niceness a plugin thread drops to while its call runs longer than
+   * LONG_CALL_MS (runtime.long_call_nice), back to workerNice when the call
+   * ends: a plugin spinning toward its deadline then yields the core to the
+   * short calls of the other workers. Not above workerNice: off.
+   */
+  longCallNice?: number;
 }
 
 /** Atomics.waitAsync (V8 ships it in Node 20; the project's TypeScript lib predates its typing). */
@@ -90,7 +99,14 @@ const waitAsync = (Atomics as unknown as {
   waitAsync(ta: Int32Array, index: number, value: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 }).waitAsync;
 
-const WORKER_URL = new URL('./worker/entry.js', import.meta.url);
+const WORKER_URL = new URL('./worker/boot.js', import.meta.url);
+
+/**
+ * A hook call (or instance creation) running this long is a long call. A
+ * healthy hook returns in tens of microseconds; one still running after 5 ms
+ * is crunching, or spinning toward its deadline.
+ */
+const LONG_CALL_MS = 5;
 
 /** One thread and its state as seen from the main thread. */
 class PluginWorker {
@@ -116,6 +132,10 @@ class PluginWorker {
   watchdog: NodeJS.Timeout | null = null;
   watchdogMs = -1;
   dead = false;
+  /** The OS thread's id (from its 'ready'), to change its priority; null until then or where unknown. */
+  tid: number | null = null;
+  /** Its current call ran past LONG_CALL_MS: the thread runs at longCallNice until the call ends. */
+  lowered = false;
 
   constructor(minLogLevel: number, nice: number, plugins: WorkerInit['plugins']) {
     const workerData: WorkerInit = { minLogLevel, nice, channel: this.channel.sab, plugins };
@@ -142,6 +162,14 @@ class PluginWorker {
  * deadline watched from this (main) thread. A worker whose call overruns is
  * terminated and replaced; its queued work goes to the other workers.
  *
+ * The replacement is a spare: one more thread, started in the background once
+ * plugins are loaded, that knows every plugin but takes no call until it
+ * takes a terminated worker's place. The call's answer never waits for a
+ * thread to start, and the next spare starts in the background. At most one
+ * thread is ever starting, so a plugin that overruns on every call cannot
+ * make the gateway spend its CPU starting threads: the pool then runs short
+ * until the thread in flight is up.
+ *
  * An instance that failed is discarded at once and the worker takes the next
  * call; the plugin's next call in that worker creates a new instance first,
  * as part of that call, under the plugin's init_timeout_ms. A replacement
@@ -152,6 +180,10 @@ class PluginWorker {
  */
 export class WorkerPool {
   private readonly workers: PluginWorker[] = [];
+  /** The pre-started replacement (not in `workers`, takes no call until promoted); null until plugins are loaded. */
+  private spare: PluginWorker | null = null;
+  /** A spawn is scheduled (setImmediate): starting a thread is kept off the path of the call that caused it. */
+  private spawnScheduled = false;
   private readonly queue: Job[] = [];
   /** Every loaded plugin, so that a replacement worker knows them all (and creates their instances when called). */
   private readonly specs = new Map<string, { spec: PluginSpec; slot: number; initTimeoutMs: number }>();
@@ -161,6 +193,8 @@ export class WorkerPool {
   private readonly names = new Map<string, string>();
   private nextSlot = 1;
   private closed = false;
+  /** The first plugin load started the pool's threads. */
+  private started = false;
   readonly size: number;
   readonly maxWorkersPerPlugin: number;
   /** Workers each plugin's calls occupy now (the bulkhead's count). */
@@ -169,6 +203,10 @@ export class WorkerPool {
   private readonly maxValueDepth: number | undefined;
   readonly queueTimeoutMs: number;
   readonly workerNice: number;
+  /** Niceness of a thread whose call runs long; no lowering when not above workerNice. */
+  readonly longCallNice: number;
+  /** Off when longCallNice is not above workerNice, or once the system refused a priority change. */
+  private lowersLongCalls: boolean;
   /** onThreadPriorityRefused was called (once is enough: every thread would say the same). */
   private priorityRefusalReported = false;
 
@@ -182,13 +220,16 @@ export class WorkerPool {
     this.maxValueDepth = opts.maxValueDepth;
     this.queueTimeoutMs = opts.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs;
     this.workerNice = opts.workerNice ?? DEFAULTS.workerNice;
+    this.longCallNice = opts.longCallNice ?? DEFAULTS.longCallNice;
+    this.lowersLongCalls = this.longCallNice > this.workerNice;
     // No threads yet: a gateway without plugins never needs them (each costs ~17 MiB idle).
     // The first load() starts them, whether at start-up or through a later config reload.
   }
 
   /** Starts the pool's threads if it has none yet (before the first plugin loads). */
   private ensureWorkers(): void {
-    if (this.workers.length > 0 || this.closed) return;
+    if (this.started || this.closed) return;
+    this.started = true;
     for (let i = 0; i < this.size; i++) this.spawn(true);
   }
 
@@ -198,8 +239,9 @@ export class WorkerPool {
     const slot = this.nextSlot++;
     this.slots.set(spec.id, slot);
     this.names.set(spec.id, spec.name);
+    const targets = [...this.workers];
     const replies = await Promise.allSettled(
-      this.workers.map((w, i) => this.submit({ t: 'load', spec, slot, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
+      targets.map((w, i) => this.submit({ t: 'load', spec, slot, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
     );
     const failed = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -207,6 +249,10 @@ export class WorkerPool {
       throw failed.reason;
     }
     this.specs.set(spec.id, { spec, slot, initTimeoutMs });
+    // Threads started during the load (the spare, a replacement) may not know this plugin: they learn
+    // it now (no instance: each creates one when the plugin is first called there).
+    for (const w of this.spare ? [...this.workers, this.spare] : this.workers) if (!targets.includes(w)) w.send({ t: 'register', spec, slot });
+    this.scheduleSpawn();
     const first = (replies[0] as PromiseFulfilledResult<Reply>).value;
     return first.t === 'loaded' ? { init: first.init, name: first.name } : { init: {}, name: undefined };
   }
@@ -256,6 +302,8 @@ export class WorkerPool {
     const entry = this.specs.get(pid);
     this.specs.delete(pid);
     const name = entry?.spec.name ?? pid;
+    // The spare holds no instance: it forgets the plugin, no cleanup to wait for.
+    if (this.spare) this.spare.send({ t: 'forget', pid });
     await Promise.allSettled([...this.workers].map((w) => this.submit({ t: 'unload', pid }, name, 'cleanup', timeoutMs, w)));
     if (!this.specs.has(pid)) {
       this.slots.delete(pid);
@@ -270,11 +318,12 @@ export class WorkerPool {
       job.reject(new PluginFailure('unavailable', job.plugin, job.hook, 'the gateway is shutting down'));
     }
     // kill() removes each worker from this.workers, so iterate over a copy.
-    await Promise.all([...this.workers].map((w) => this.kill(w, 'shutdown', false)));
+    const threads = this.spare ? [...this.workers, this.spare] : [...this.workers];
+    await Promise.all(threads.map((w) => this.kill(w, 'shutdown', false)));
   }
 
   /** The pool's state (0 workers until the first plugin loads); per plugin, its hook calls holding a worker (its bulkhead share) and those waiting for one. */
-  stats(): { workers: number; ready: number; busy: number; queued: number; plugins: Record<string, { running: number; waiting: number }> } {
+  stats(): { workers: number; ready: number; busy: number; queued: number; spare: 'none' | 'starting' | 'ready'; plugins: Record<string, { running: number; waiting: number }> } {
     const plugins: Record<string, { running: number; waiting: number }> = {};
     const of = (plugin: string) => (plugins[plugin] ??= { running: 0, waiting: 0 });
     for (const [plugin, n] of this.occupied) if (n > 0) of(plugin).running = n;
@@ -284,6 +333,7 @@ export class WorkerPool {
       ready: this.workers.filter((w) => w.ready).length,
       busy: this.workers.filter((w) => w.busy).length,
       queued: this.queue.length,
+      spare: this.spare ? (this.spare.ready ? 'ready' : 'starting') : 'none',
       plugins,
     };
   }
@@ -350,8 +400,8 @@ export class WorkerPool {
       else if (job.creating) w.send({ t: 'create', seq: job.seq, pid: job.pid });
       else this.sendCall(w, job, job.seq);
     } catch (e) {
-      w.busy = false;
       w.job = null;
+      this.free(w);
       job.reject(new PluginFailure('unavailable', job.plugin, job.hook, `could not send the call to a plugin worker: ${(e as Error).message}`));
       queueMicrotask(() => this.pump());
       return;
@@ -426,7 +476,7 @@ export class WorkerPool {
     if (performance.now() > job.deadline) {
       // Answered, but after its deadline: a busy main thread can see the answer before its timer
       // fires. timeout_ms bounds the call, so it is still a timeout; the worker itself is fine.
-      w.busy = false;
+      this.free(w);
       job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} answered after its ${job.timeoutMs} ms deadline`));
       this.pump();
       return;
@@ -439,12 +489,12 @@ export class WorkerPool {
       // plugin's next call there creates a new one (that 'create' comes after this message).
       w.live.delete(job.pid);
       w.send({ t: 'discard', pid: job.pid });
-      w.busy = false;
+      this.free(w);
       job.reject(PluginFailure.from(e, job.plugin, job.hook));
       this.pump();
       return;
     }
-    w.busy = false;
+    this.free(w);
     job.resolve(value);
     this.pump();
   }
@@ -455,8 +505,10 @@ export class WorkerPool {
     w.channel.takeLogs((level, msg) => this.events.onLog(level, job.plugin, job.rid, msg));
   }
 
-  private armWatchdog(w: PluginWorker, job: Job, ms: number): void {
+  private armWatchdog(w: PluginWorker, job: Job, stepMs: number): void {
     if (w.job !== job) return; // already answered
+    // First wake-up: when the call becomes a long call (its thread then yields to short ones), or its deadline.
+    const ms = this.lowersLongCalls && w.tid !== null && stepMs > LONG_CALL_MS ? LONG_CALL_MS : stepMs;
     if (w.watchdog && w.watchdogMs === ms) {
       w.watchdog.refresh();
       return;
@@ -476,8 +528,43 @@ export class WorkerPool {
     const job = w.job;
     if (!job || w.dead) return;
     const left = job.deadline - performance.now();
-    if (left > 0.5) this.setWatchdog(w, Math.ceil(left));
-    else this.onDeadline(w, job);
+    if (left > 0.5) {
+      if (!w.lowered && this.lowersLongCalls) this.lower(w);
+      this.setWatchdog(w, Math.ceil(left));
+    } else this.onDeadline(w, job);
+  }
+
+  /** A call runs long: its thread drops to longCallNice, so that the short calls of other workers go first. */
+  private lower(w: PluginWorker): void {
+    if (w.tid === null) return;
+    const refused = setThreadNice(w.tid, this.longCallNice);
+    if (refused) {
+      this.lowersLongCalls = false;
+      this.reportPriorityRefused(refused);
+      return;
+    }
+    w.lowered = true;
+  }
+
+  /** The worker's call ended (it stays): it takes calls again, at its normal priority. */
+  private free(w: PluginWorker): void {
+    w.busy = false;
+    if (!w.lowered || w.tid === null) return;
+    w.lowered = false;
+    const refused = setThreadNice(w.tid, this.workerNice);
+    if (refused) {
+      // Raising a priority again needs CAP_SYS_NICE: without it, long calls keep their priority from
+      // now on, and this thread (stuck lower than the others) is replaced.
+      this.lowersLongCalls = false;
+      this.reportPriorityRefused(`${refused} (raising a thread's priority again needs CAP_SYS_NICE; long calls now keep their priority)`);
+      void this.kill(w, 'its thread could not get its priority back after a long call', true);
+    }
+  }
+
+  private reportPriorityRefused(reason: string): void {
+    if (this.priorityRefusalReported) return;
+    this.priorityRefusalReported = true;
+    this.events.onThreadPriorityRefused?.(reason);
   }
 
   private onDeadline(w: PluginWorker, job: Job): void {
@@ -504,13 +591,13 @@ export class WorkerPool {
       return;
     }
     if (msg.t === 'ready') {
-      if (msg.priorityRefused && !this.priorityRefusalReported) {
-        this.priorityRefusalReported = true;
-        this.events.onThreadPriorityRefused?.(msg.priorityRefused);
-      }
+      w.tid = msg.tid;
+      if (msg.priorityRefused) this.reportPriorityRefused(msg.priorityRefused);
       // A replacement's thread runs: it may take calls (it creates each plugin's instance when first called).
       w.ready = true;
-      this.pump();
+      // The thread in flight is up: the pool may start the next one it lacks.
+      this.scheduleSpawn();
+      if (w !== this.spare) this.pump();
       return;
     }
     const job = w.job;
@@ -534,16 +621,22 @@ export class WorkerPool {
       if (job.msg?.t === 'unload') w.live.delete(job.msg.pid);
       job.resolve(msg);
     }
-    w.busy = false;
+    this.free(w);
     this.pump();
   }
 
+  /** Starts a pool worker: an initial one (ready at once: its plugins load by targeted requests), or a replacement. */
   private spawn(initial: boolean): PluginWorker {
-    // A replacement knows every loaded plugin but creates no instance up front: an init that
+    const w = this.startThread(initial);
+    this.workers.push(w);
+    return w;
+  }
+
+  private startThread(initial: boolean): PluginWorker {
+    // A replacement (or spare) knows every loaded plugin but creates no instance up front: an init that
     // loops must not keep it from taking the other plugins' calls.
     const plugins = initial ? [] : [...this.specs.values()].map(({ spec, slot }) => ({ spec, slot }));
     const w = new PluginWorker(this.minLogLevel, this.workerNice, plugins);
-    this.workers.push(w);
     w.thread.on('message', (m: FromWorker) => this.onMessage(w, m));
     w.thread.on('error', (e) => void this.kill(w, `worker crashed: ${e.message}`, true));
     w.thread.on('exit', () => {
@@ -555,9 +648,49 @@ export class WorkerPool {
     return w;
   }
 
+  /** Schedules maintain() unless it is already due. */
+  private scheduleSpawn(): void {
+    if (this.spawnScheduled || this.closed) return;
+    this.spawnScheduled = true;
+    setImmediate(() => {
+      this.spawnScheduled = false;
+      this.maintain();
+    });
+  }
+
+  /**
+   * Starts the one thread the pool lacks most, unless one is starting already:
+   * a worker to make up the pool's size, else a spare once plugins are loaded.
+   */
+  private maintain(): void {
+    if (this.closed || !this.started) return;
+    this.promoteSpare();
+    const starting = this.workers.some((w) => !w.ready) || (this.spare !== null && !this.spare.ready);
+    if (starting) return;
+    if (this.workers.length < this.size) this.spawn(false);
+    else if (!this.spare && this.specs.size > 0) this.spare = this.startThread(false);
+  }
+
+  /** Fills the pool's empty places with the spare (ready: it takes queued calls at once; starting: once it is up). */
+  private promoteSpare(): boolean {
+    const s = this.spare;
+    if (!s || this.workers.length >= this.size) return false;
+    this.spare = null;
+    this.workers.push(s);
+    if (s.ready) this.pump();
+    return true;
+  }
+
   private async kill(w: PluginWorker, reason: string, replace: boolean): Promise<void> {
     if (w.dead) return;
     w.dead = true;
+    if (w === this.spare) {
+      // A spare that died (it never took a call) is not started again at once: a thread that cannot
+      // start would loop here. The next replacement starts one.
+      this.spare = null;
+      await w.thread.terminate();
+      return;
+    }
     w.ready = false;
     if (w.watchdog) clearTimeout(w.watchdog);
     w.watchdog = null;
@@ -579,10 +712,12 @@ export class WorkerPool {
     }
     this.workers.splice(this.workers.indexOf(w), 1);
     if (replace && !this.closed) {
-      this.events.onWorkerRestart(reason);
-      this.spawn(false);
+      // The spare takes the place now; any thread still missing starts in the background, one at a time.
+      this.events.onWorkerRestart(reason, this.promoteSpare());
+      this.scheduleSpawn();
     }
-    await w.thread.terminate();
+    // Queued calls go to the other workers now, not once the thread is gone.
     this.pump();
+    await w.thread.terminate();
   }
 }

@@ -21,8 +21,8 @@ import { setUpPluginThread } from './os-thread.js';
 const PAGE = 64 * 1024;
 const port = parentPort!;
 const init = workerData as WorkerInit;
-// First of all, before any plugin code can run: a looping guest must never outrank the main thread.
-const priorityRefused = setUpPluginThread(init.nice);
+// Done already by boot.ts, before this module was loaded (this returns its result).
+const thread = setUpPluginThread(init.nice);
 const minLogLevel = init.minLogLevel;
 const channel = new Channel(init.channel);
 const { i32, u8 } = channel;
@@ -271,6 +271,13 @@ function register(spec: PluginSpec, slot: number): void {
   slots.set(slot, spec.id);
 }
 
+/** Drops what this worker knows of a plugin (its instance is discarded or closed by the caller). */
+function forget(pid: string): void {
+  specs.delete(pid);
+  logRates.forget(pid);
+  for (const [slot, id] of slots) if (id === pid) slots.delete(slot);
+}
+
 /**
  * A hook call's first step when the plugin has no working instance here: a new
  * one, its init run. The main thread bounds this by init_timeout_ms; the hook
@@ -367,12 +374,17 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'discard':
       await discard(msg.pid);
       return;
+    case 'register':
+      register(msg.spec, msg.slot);
+      return;
+    case 'forget':
+      await discard(msg.pid);
+      forget(msg.pid);
+      return;
     case 'unload': {
       const inst = instances.get(msg.pid);
-      specs.delete(msg.pid);
       instances.delete(msg.pid);
-      logRates.forget(msg.pid);
-      for (const [slot, pid] of slots) if (pid === msg.pid) slots.delete(slot);
+      forget(msg.pid);
       if (inst?.spec.hasCleanup) {
         try {
           await invoke(inst, 'cleanup', new Uint8Array(0), '');
@@ -397,7 +409,7 @@ async function handle(msg: ToWorker): Promise<void> {
 async function serve(): Promise<void> {
   let lastCall = Atomics.load(i32, W.CALL_SEQ);
   let calls = 0;
-  post(priorityRefused ? { t: 'ready', priorityRefused } : { t: 'ready' });
+  post(thread.refused ? { t: 'ready', tid: thread.tid, priorityRefused: thread.refused } : { t: 'ready', tid: thread.tid });
   for (;;) {
     const bell = Atomics.load(i32, W.DOORBELL);
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) await handle(m.message as ToWorker);

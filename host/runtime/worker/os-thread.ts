@@ -11,30 +11,54 @@ import { setPriority } from 'node:os';
 /** What `top -H` and /proc/<pid>/task/<tid>/comm show for a plugin thread (at most 15 bytes). */
 export const PLUGIN_THREAD_NAME = 'sandgate-plugin';
 
+/** This thread's id (Linux), and why its priority could not be set (null: set, or not asked for). */
+export interface PluginThread {
+  tid: number | null;
+  refused: string | null;
+}
+
 /**
- * Names this thread and lowers its priority to `nice` (0: left as it is).
- * Returns why the priority could not be set (no /proc/thread-self: not Linux;
- * refused by the system), or null when it is set or not asked for.
- * Never throws: a plugin thread at normal priority still works.
+ * Names this thread and lowers its priority to `nice` (0: left as it is), once
+ * per thread: later calls return the first call's result. Never throws: a plugin thread at normal priority still works. The id lets
+ * the main thread lower this thread's priority further while a call runs long
+ * (worker-pool.ts).
  *
  * @example
- * const refused = setUpPluginThread(10);
- * if (refused) post({ t: 'ready', priorityRefused: refused });
+ * const { tid, refused } = setUpPluginThread(10);
+ * post({ t: 'ready', tid, priorityRefused: refused ?? undefined });
  */
-export function setUpPluginThread(nice: number): string | null {
+export function setUpPluginThread(nice: number): PluginThread {
+  setUp ??= setUpOnce(nice);
+  return setUp;
+}
+
+let setUp: PluginThread | undefined;
+
+function setUpOnce(nice: number): PluginThread {
   let tid: number;
   try {
     // "<pid>/task/<tid>": this thread's own entry.
     tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
   } catch {
-    return nice === 0 ? null : 'this system has no /proc/thread-self (thread priorities are set on Linux only)';
+    return { tid: null, refused: nice === 0 ? null : 'this system has no /proc/thread-self (thread priorities are set on Linux only)' };
   }
   try {
     writeFileSync('/proc/thread-self/comm', PLUGIN_THREAD_NAME);
   } catch {
     // Only a convenience for operators (top -H): nothing depends on it.
   }
-  if (nice === 0) return null;
+  return { tid, refused: nice === 0 ? null : setThreadNice(tid, nice) };
+}
+
+/**
+ * Sets one thread's niceness (any thread of this process, by id). Returns why
+ * it failed, or null. Raising a thread's priority again (a lower niceness)
+ * needs CAP_SYS_NICE (or RLIMIT_NICE) on Linux; lowering it never does.
+ *
+ * @example
+ * const refused = setThreadNice(tid, 19); // null: done
+ */
+export function setThreadNice(tid: number, nice: number): string | null {
   try {
     setPriority(tid, nice);
     return null;
