@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import initWabt from 'wabt';
 import { ErrorCode, GatewayError } from '../host/errors/codes.js';
 import { sandboxModule } from '../host/runtime/module/sandbox-module.js';
 import { WASI_FUNCTIONS } from '../host/runtime/sandbox/guest-wasi.js';
@@ -12,28 +11,12 @@ import { WASI_FUNCTIONS } from '../host/runtime/sandbox/guest-wasi.js';
 /** What compile.ts does before the rewriter: the sandbox's limits, with a memory cap of `pages`. */
 const limitMemory = (wasm: Uint8Array, pages: number, name: string) => sandboxModule(wasm, { memoryPages: pages, wasiFunctions: WASI_FUNCTIONS }, name).bytes;
 import { GROW_REFUSED_EXPORT, growRefusedFlag, watchMemoryGrow } from '../host/runtime/module/grow-watch.js';
-import { ROOT } from './helpers/paths.js';
+import { builtModules, ROOT } from './helpers/paths.js';
+import { wabt, wat, WAT_FEATURES as FEATURES } from './helpers/wat.js';
 
 // The memory.grow rewriter (host/runtime/module/grow-watch.ts). It must find
 // memory.grow only where an instruction starts, leave every other byte of the
 // code as it was, and refuse what it cannot read.
-
-const wabt = await initWabt();
-const FEATURES = {
-  mutable_globals: true, sat_float_to_int: true, sign_extension: true, multi_value: true, bulk_memory: true,
-  reference_types: true, simd: true, exceptions: true, tail_call: true, threads: true,
-};
-
-function wat(source: string): Uint8Array<ArrayBuffer> {
-  const mod = wabt.parseWat('test.wat', source, FEATURES);
-  try {
-    mod.resolveNames();
-    mod.validate();
-    return new Uint8Array(mod.toBinary({ log: false }).buffer);
-  } finally {
-    mod.destroy();
-  }
-}
 
 /** The module as text, split into its top-level fields, by wabt (an independent decoder). */
 function fields(bytes: Uint8Array): string[] {
@@ -106,21 +89,6 @@ function assertOnlyGrowsReplaced(original: Uint8Array<ArrayBuffer>, instrumented
 
 function instantiate(bytes: Uint8Array<ArrayBuffer>, imports: WebAssembly.Imports = {}): WebAssembly.Instance {
   return new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
-}
-
-/** Every plugin and fixture the repo builds (npm run build:plugins). */
-function builtModules(): string[] {
-  const files: string[] = [];
-  for (const dir of ['sample-plugins', 'test/plugins']) {
-    for (const name of readdirSync(path.join(ROOT, dir))) {
-      const file = path.join(ROOT, dir, name, 'build', `${name}.wasm`);
-      if (existsSync(file)) files.push(file);
-    }
-  }
-  for (const dir of ['test/fixtures/build', 'plugin-pdk/assemblyscript/build']) {
-    for (const f of readdirSync(path.join(ROOT, dir))) if (f.endsWith('.wasm')) files.push(path.join(ROOT, dir, f));
-  }
-  return files;
 }
 
 describe('every plugin and fixture in the repo', () => {

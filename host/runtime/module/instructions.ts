@@ -131,13 +131,16 @@ const PREFIXED = new Map<number, { name: string; table: Map<number, Immediate> }
   [0xfe, { name: '0xfe', table: ATOMIC }],
 ]);
 
+/** What an instruction visitor is told: its opcode, its sub-opcode (-1 if none), and its byte range. */
+export type InstructionVisitor = (op: number, sub: number, start: number, end: number) => void;
+
 /**
  * Reads one function body's code (after its locals) up to its final `end`,
- * calling onGrow(start, end) with the byte range of each `memory.grow`.
+ * calling visit for every instruction (its own final `end` included).
  * Throws UnknownOpcode for an opcode it cannot size, and Error if the body
  * does not end where its size says.
  */
-export function forEachMemoryGrow(r: Reader, bodyEnd: number, onGrow: (start: number, end: number) => void): void {
+export function forEachInstruction(r: Reader, bodyEnd: number, visit: InstructionVisitor): void {
   let depth = 1; // the function body is itself a block
   while (depth > 0) {
     if (r.pos >= bodyEnd) throw new Error('function body ends inside a block');
@@ -149,6 +152,7 @@ export function forEachMemoryGrow(r: Reader, bodyEnd: number, onGrow: (start: nu
       const imm = prefix.table.get(sub);
       if (!imm) throw new UnknownOpcode(`opcode ${prefix.name} ${sub} at byte ${start}`);
       imm(r);
+      visit(op, sub, start, r.pos);
       continue;
     }
     const imm = SINGLE.get(op);
@@ -156,7 +160,17 @@ export function forEachMemoryGrow(r: Reader, bodyEnd: number, onGrow: (start: nu
     imm(r);
     if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x06) depth++;
     else if (op === 0x0b || op === 0x18) depth--; // end; delegate closes its try
-    else if (op === OP_MEMORY_GROW) onGrow(start, r.pos);
+    visit(op, -1, start, r.pos);
   }
   if (r.pos !== bodyEnd) throw new Error('function body has bytes after its final end');
+}
+
+/**
+ * Reads one function body's code (after its locals) up to its final `end`,
+ * calling onGrow(start, end) with the byte range of each `memory.grow`.
+ */
+export function forEachMemoryGrow(r: Reader, bodyEnd: number, onGrow: (start: number, end: number) => void): void {
+  forEachInstruction(r, bodyEnd, (op, sub, start, end) => {
+    if (op === OP_MEMORY_GROW && sub === -1) onGrow(start, end);
+  });
 }

@@ -1,7 +1,9 @@
 import createPlugin, { type CallContext, type Plugin } from '@extism/extism';
 import { HOST_MODULE } from '../../abi/version.js';
+import { START_EXPORT } from '../module/deadline-watch.js';
 import { growRefusedFlag } from '../module/grow-watch.js';
 import { GUEST_INITIALIZE, GUEST_WASI_MODULE } from '../module/sandbox-module.js';
+import { DeadlineClock } from './deadline-clock.js';
 import { fromExtismError } from './extism-errors.js';
 import { guestWasi } from './guest-wasi.js';
 
@@ -50,6 +52,8 @@ export class Guest {
   memory: WebAssembly.Memory | null = null;
   /** Raised when a memory.grow was refused during the current call (module/grow-watch.ts); null if the module never grows. */
   growRefused: WebAssembly.Global | null = null;
+  /** Stops a call at its deadline from inside the guest (module/deadline-watch.ts); null if the module has no checks. */
+  clock: DeadlineClock | null = null;
   private plugin!: Plugin;
   private kernelBytes = 0;
   private readonly varSizes = new Map<string, number>();
@@ -80,6 +84,9 @@ export class Guest {
     // The Memory object is stable; its ArrayBuffer is replaced on growth, so readers take .buffer each time.
     g.memory = exports.memory instanceof WebAssembly.Memory ? exports.memory : null;
     g.growRefused = growRefusedFlag(exports);
+    g.clock = DeadlineClock.attach(exports);
+    // The deferred start function first (it would have run during instantiation), then a reactor's _initialize.
+    if (typeof exports[START_EXPORT] === 'function') await g.call(START_EXPORT);
     if (opts.hasInitialize) await g.call(GUEST_INITIALIZE);
     return g;
   }
@@ -92,17 +99,20 @@ export class Guest {
   /**
    * Calls an export. `input` is stored in Extism's kernel (only for guests that read it there).
    * An error the guest set with error_set throws GuestReportedError (extism-errors.ts).
+   * Given a `deadline` (performance.now() of this thread), the guest stops there with DeadlineExceeded.
    */
-  async call(name: string, input?: Uint8Array): Promise<Uint8Array | null> {
+  async call(name: string, input?: Uint8Array, deadline?: number): Promise<Uint8Array | null> {
     this.kernelBytes = 0;
     // The flag tells of this call only: a refusal an earlier call survived does not count.
     if (this.growRefused) this.growRefused.value = 0;
+    if (deadline !== undefined) this.clock?.arm(deadline);
     try {
       const out = await this.plugin.call(name, input);
       return out ? out.bytes() : null;
     } catch (e) {
       throw fromExtismError(e);
     } finally {
+      this.clock?.disarm();
       // Release the call's kernel blocks now (Extism would keep them until the next call).
       await this.plugin.reset();
     }

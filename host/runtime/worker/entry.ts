@@ -10,6 +10,7 @@ import { GatewayError } from '../../errors/codes.js';
 import { Channel, HOOK_NAMES, INPUT_OFF, LOG_CAP, LOG_OFF, LOG_RECORD_HEADER, OUTPUT_CAP, OUTPUT_OFF, RID_OFF, W } from '../channel.js';
 import type { FailureKind } from '../failure.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from '../messages.js';
+import { DeadlineExceeded } from '../sandbox/deadline-clock.js';
 import { GuestReportedError } from '../sandbox/extism-errors.js';
 import { Guest, GuestLimitExceeded } from '../sandbox/guest.js';
 import { OutputTooLarge, sandgateHostFunctions } from '../sandbox/host-functions.js';
@@ -215,6 +216,7 @@ function classify(e: unknown, inst: Instance | undefined): { kind: FailureKind; 
   if (e instanceof OutputTooLarge) return { kind: 'output_too_large', message };
   if (e instanceof GuestLimitExceeded) return { kind: 'memory', message };
   if (e instanceof GuestExit) return { kind: 'trap', message };
+  if (e instanceof DeadlineExceeded) return { kind: 'timeout', message };
   if (e instanceof GatewayError && e.code === 'plugin_bad_output') return { kind: 'bad_output', message };
   if (e instanceof GuestReportedError) return { kind: 'hook_error', message };
   // A guest that hits its cap sees memory.grow fail and traps (AssemblyScript aborts, Rust panics).
