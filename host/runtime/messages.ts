@@ -49,7 +49,7 @@ export type ToWorker =
   /** slot: the plugin's number in channel calls. */
   | { t: 'load'; seq: number; spec: PluginSpec; slot: number; wantName: boolean }
   /** A call that does not fit the channel (input too large, unknown hook or plugin). */
-  | { t: 'call'; seq: number; pid: string; hook: string; input: Uint8Array; rid: string }
+  | { t: 'call'; seq: number; pid: string; hook: string; input: Uint8Array; rid: string; timeoutMs: number }
   | { t: 'unload'; seq: number; pid: string }
   /**
    * The first step of a hook call when the plugin has no working instance in

@@ -41,6 +41,12 @@ interface Job {
   /** Hook calls resolve with the validated output, control requests with the reply. */
   resolve: (r: unknown) => void;
   reject: (e: Error) => void;
+  /**
+   * Hook calls only: rejects the caller's promise but keeps the job's
+   * bulkhead place, while its worker may still be stopping the call (its
+   * deadline passed); released when the worker reports back or is terminated.
+   */
+  answerOnly?: (e: Error) => void;
 }
 
 export interface PoolEvents {
@@ -108,6 +114,15 @@ const WORKER_URL = new URL('./worker/boot.js', import.meta.url);
  */
 const LONG_CALL_MS = 5;
 
+/**
+ * How long a worker whose call was answered at its deadline has to report
+ * that it stopped the guest (the guest checks the clock every few thousand
+ * instructions, and a host call's sleep ends at the deadline); then it is
+ * terminated and the spare takes its place. It delays no answer: the call
+ * was answered at the deadline.
+ */
+const STOP_GRACE_MS = 250;
+
 /** One thread and its state as seen from the main thread. */
 class PluginWorker {
   readonly thread: Worker;
@@ -136,6 +151,12 @@ class PluginWorker {
   tid: number | null = null;
   /** Its current call ran past LONG_CALL_MS: the thread runs at longCallNice until the call ends. */
   lowered = false;
+  /**
+   * A hook call answered at its deadline (a timeout) that this worker has not
+   * reported back on yet: it is stopping the guest itself (worker/entry.ts).
+   * The worker stays busy until it reports, or is terminated after STOP_GRACE_MS.
+   */
+  overdue: Job | null = null;
 
   constructor(minLogLevel: number, nice: number, plugins: WorkerInit['plugins']) {
     const workerData: WorkerInit = { minLogLevel, nice, channel: this.channel.sab, plugins };
@@ -271,6 +292,7 @@ export class WorkerPool {
           this.release(job);
           reject(e);
         },
+        answerOnly: reject,
       };
       // Fast path: an idle worker takes the call at once, without going through the queue.
       if (this.queue.length === 0 && this.admits(job)) {
@@ -437,6 +459,7 @@ export class WorkerPool {
       i32[W.CALL_HOOK] = hook;
       i32[W.CALL_LEN] = input.length;
       i32[W.RID_LEN] = ridLen;
+      i32[W.CALL_TIMEOUT] = job.timeoutMs;
       // The seq store publishes the fields above (Atomics are sequentially consistent).
       Atomics.store(i32, W.CALL_SEQ, seq);
       ch.ring();
@@ -444,7 +467,7 @@ export class WorkerPool {
       // Copy into a buffer of its own before transferring: msgpackr hands out views of a shared
       // pool (and Buffer#slice is a view too), so transferring those would detach the pool.
       const copy = new Uint8Array(input);
-      w.send({ t: 'call', seq, pid: job.pid, hook: job.hook, input: copy, rid: job.rid }, [copy.buffer as ArrayBuffer]);
+      w.send({ t: 'call', seq, pid: job.pid, hook: job.hook, input: copy, rid: job.rid, timeoutMs: job.timeoutMs }, [copy.buffer as ArrayBuffer]);
     }
     this.await(w, job, done);
   }
@@ -457,8 +480,15 @@ export class WorkerPool {
   }
 
   private onChannel(w: PluginWorker, job: Job): void {
-    if (w.job !== job) return; // already answered by message, given up on, or the worker is gone
     const i32 = w.channel.i32;
+    if (w.overdue === job && !w.dead) {
+      // Answered at its deadline, but the guest finished after all: the worker is free, its instance fine.
+      const done = Atomics.load(i32, W.DONE_SEQ);
+      if (done === job.seq) this.onStopped(w, job, true);
+      else this.await(w, job, done);
+      return;
+    }
+    if (w.job !== job) return; // already answered by message, given up on, or the worker is gone
     const done = Atomics.load(i32, W.DONE_SEQ);
     if (done !== job.seq) {
       this.await(w, job, done);
@@ -525,8 +555,14 @@ export class WorkerPool {
   }
 
   private onWatchdog(w: PluginWorker): void {
+    if (w.dead) return;
+    if (w.overdue && !w.job) {
+      const job = w.overdue;
+      void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook} and did not stop within ${STOP_GRACE_MS} ms`, true);
+      return;
+    }
     const job = w.job;
-    if (!job || w.dead) return;
+    if (!job) return;
     const left = job.deadline - performance.now();
     if (left > 0.5) {
       if (!w.lowered && this.lowersLongCalls) this.lower(w);
@@ -549,7 +585,11 @@ export class WorkerPool {
   /** The worker's call ended (it stays): it takes calls again, at its normal priority. */
   private free(w: PluginWorker): void {
     w.busy = false;
-    if (!w.lowered || w.tid === null) return;
+    this.restorePriority(w);
+  }
+
+  private restorePriority(w: PluginWorker): void {
+    if (!w.lowered || w.tid === null || w.dead) return;
     w.lowered = false;
     const refused = setThreadNice(w.tid, this.workerNice);
     if (refused) {
@@ -577,8 +617,23 @@ export class WorkerPool {
       void this.kill(w, `plugin "${job.plugin}" did not create a new instance within its ${ms} ms init deadline`, true);
       return;
     }
-    job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
-    void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook}`, true);
+    // Answered now; the worker stops the guest itself (its own clock) and reports back, or is terminated
+    // after STOP_GRACE_MS. Until then it takes no call, and the call keeps its bulkhead place.
+    w.overdue = job;
+    // Its normal priority back, so that it reaches its next clock check at once even on a busy core.
+    this.restorePriority(w);
+    job.answerOnly!(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
+    if (!w.dead) this.setWatchdog(w, STOP_GRACE_MS);
+  }
+
+  /** The worker reported back on a call answered at its deadline: it takes calls again. */
+  private onStopped(w: PluginWorker, job: Job, instanceKept: boolean): void {
+    w.overdue = null;
+    this.emitLogs(w, job);
+    if (!instanceKept) w.live.delete(job.pid);
+    this.release(job);
+    this.free(w);
+    this.pump();
   }
 
   private onMessage(w: PluginWorker, msg: FromWorker): void {
@@ -598,6 +653,12 @@ export class WorkerPool {
       // The thread in flight is up: the pool may start the next one it lacks.
       this.scheduleSpawn();
       if (w !== this.spare) this.pump();
+      return;
+    }
+    if (w.overdue && msg.seq === w.overdue.seq) {
+      // The call answered at its deadline has ended in the worker: stopped by its clock ('failed', the
+      // instance discarded there), or it finished just then (its output is dropped, the instance is fine).
+      if (msg.t !== 'created') this.onStopped(w, w.overdue, msg.t !== 'failed');
       return;
     }
     const job = w.job;
@@ -694,6 +755,10 @@ export class WorkerPool {
     w.ready = false;
     if (w.watchdog) clearTimeout(w.watchdog);
     w.watchdog = null;
+    if (w.overdue) {
+      this.release(w.overdue);
+      w.overdue = null;
+    }
     const job = w.job;
     w.job = null;
     if (job) {

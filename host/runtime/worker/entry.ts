@@ -1,7 +1,11 @@
 // A plugin worker thread. It holds one foreground Extism instance of every
-// loaded plugin and runs one call at a time; the main thread watches the
-// deadline and terminates this whole thread if a call overruns, which is the
-// only way to stop a WASM loop (docs/extism-notes.md, "A foreground call cannot be interrupted").
+// loaded plugin and runs one call at a time. Each hook call runs under its own
+// deadline on this thread's clock: the guest checks it (deadline checks the
+// loader adds) and stops there with DeadlineExceeded, a 'timeout'; the
+// instance is discarded and the thread lives on. The main thread answers the
+// call at its deadline regardless, and terminates this whole thread only if it
+// does not report back shortly after (a guest that cannot be stopped from
+// inside: docs/extism-notes.md, "A foreground call cannot be interrupted").
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
@@ -307,7 +311,10 @@ async function recreate(seq: number, pid: string): Promise<void> {
  * fits (the main thread decodes and validates it), otherwise in a 'done'
  * message; a failure goes back in a 'failed' message.
  */
-async function runHook(seq: number, pid: string, hook: string, input: Uint8Array, rid: string | null): Promise<void> {
+async function runHook(seq: number, pid: string, hook: string, input: Uint8Array, rid: string | null, timeoutMs: number): Promise<void> {
+  // This thread's own clock: the guest stops itself here (DeadlineExceeded, a 'timeout'), and the worker
+  // lives on. The main thread answers the call at its own deadline, set a moment earlier, either way.
+  const deadline = performance.now() + timeoutMs;
   const inst = instances.get(pid);
   if (!inst) {
     // The main thread asks for a 'create' first; this heals a disagreement: it now knows there is none.
@@ -318,7 +325,7 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
   Atomics.store(i32, W.LOG_USED, 0);
   current = c;
   try {
-    let bytes = await inst.guest.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined);
+    let bytes = await inst.guest.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined, deadline);
     if (c.channelOutput >= 0 || c.output) bytes = c.output;
     else if (bytes) {
       if (bytes.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(bytes.length, inst.spec.maxOutputBytes);
@@ -368,7 +375,7 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'call':
-      await runHook(msg.seq, msg.pid, msg.hook, msg.input, msg.rid);
+      await runHook(msg.seq, msg.pid, msg.hook, msg.input, msg.rid, msg.timeoutMs);
       return;
     case 'create':
       await recreate(msg.seq, msg.pid);
@@ -422,7 +429,7 @@ async function serve(): Promise<void> {
       const hook = HOOK_NAMES[Atomics.load(i32, W.CALL_HOOK)];
       const len = Atomics.load(i32, W.CALL_LEN);
       if (pid === undefined) post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin is not loaded in this worker' });
-      else await runHook(seq, pid, hook, u8.subarray(INPUT_OFF, INPUT_OFF + len), null);
+      else await runHook(seq, pid, hook, u8.subarray(INPUT_OFF, INPUT_OFF + len), null, Atomics.load(i32, W.CALL_TIMEOUT));
       if (++calls % YIELD_EVERY_CALLS === 0) await yieldToEventLoop();
       continue;
     }
