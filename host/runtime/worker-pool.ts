@@ -5,7 +5,7 @@ import { DEFAULTS } from '../config/schema.js';
 import type { HookName, InitOutput } from '../abi/types.js';
 import { CHANNEL_BYTES, Channel, HOOK_INDEX, INPUT_CAP, INPUT_OFF, OUTPUT_OFF, RID_CAP, RID_OFF, W } from './channel.js';
 import { PluginFailure } from './failure.js';
-import { setThreadNice } from './worker/os-thread.js';
+import { setThreadNice, threadCpuNs } from './worker/os-thread.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from './messages.js';
 
 type Request = Extract<ToWorker, { t: 'load' | 'unload' }>;
@@ -108,9 +108,12 @@ const waitAsync = (Atomics as unknown as {
 const WORKER_URL = new URL('./worker/boot.js', import.meta.url);
 
 /**
- * A hook call (or instance creation) running this long is a long call. A
- * healthy hook returns in tens of microseconds; one still running after 5 ms
- * is crunching, or spinning toward its deadline.
+ * A hook call (or instance creation) still running after this long is
+ * watched, every LONG_CALL_MS: a thread that used at least half of such a
+ * window's CPU is spinning, and its call is a long call. A healthy hook
+ * returns in tens of microseconds. CPU time, not wall time: on a busy machine
+ * a short call may wait for a core longer than that, and lowering its
+ * priority then would only make it wait more.
  */
 const LONG_CALL_MS = 5;
 
@@ -151,6 +154,8 @@ class PluginWorker {
   tid: number | null = null;
   /** Its current call ran past LONG_CALL_MS: the thread runs at longCallNice until the call ends. */
   lowered = false;
+  /** The thread's CPU time (ns) when its current call was last looked at; -1: not yet in this call. */
+  cpuMark = -1;
   /**
    * A hook call answered at its deadline (a timeout) that this worker has not
    * reported back on yet: it is stopping the guest itself (worker/entry.ts).
@@ -417,6 +422,7 @@ export class WorkerPool {
     const ms = job.creating ? this.initTimeoutOf(job.pid) : job.timeoutMs;
     // Set before sending: a fast worker's answer can be handled before this returns.
     job.deadline = performance.now() + ms;
+    w.cpuMark = -1;
     try {
       if (job.msg) w.send({ ...job.msg, seq: job.seq } as ToWorker);
       else if (job.creating) w.send({ t: 'create', seq: job.seq, pid: job.pid });
@@ -565,7 +571,16 @@ export class WorkerPool {
     if (!job) return;
     const left = job.deadline - performance.now();
     if (left > 0.5) {
-      if (!w.lowered && this.lowersLongCalls) this.lower(w);
+      if (!w.lowered && this.lowersLongCalls && w.tid !== null) {
+        const cpu = threadCpuNs(w.tid);
+        if (cpu !== null && w.cpuMark >= 0 && cpu - w.cpuMark >= (LONG_CALL_MS * 1e6) / 2) this.lower(w);
+        else if (cpu !== null) {
+          // Not (yet) seen spinning: look again after another window.
+          w.cpuMark = cpu;
+          this.setWatchdog(w, Math.min(LONG_CALL_MS, Math.ceil(left)));
+          return;
+        }
+      }
       this.setWatchdog(w, Math.ceil(left));
     } else this.onDeadline(w, job);
   }
@@ -585,6 +600,7 @@ export class WorkerPool {
   /** The worker's call ended (it stays): it takes calls again, at its normal priority. */
   private free(w: PluginWorker): void {
     w.busy = false;
+    w.cpuMark = -1;
     this.restorePriority(w);
   }
 

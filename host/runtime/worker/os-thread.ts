@@ -5,7 +5,7 @@
 // On Linux, setpriority(PRIO_PROCESS, tid) applies to that one thread, and a
 // thread can find its own id through /proc/thread-self.
 
-import { readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /** What `top -H` and /proc/<pid>/task/<tid>/comm show for a plugin thread (at most 15 bytes). */
@@ -48,6 +48,24 @@ function setUpOnce(nice: number): PluginThread {
     // Only a convenience for operators (top -H): nothing depends on it.
   }
   return { tid, refused: nice === 0 ? null : setThreadNice(tid, nice) };
+}
+
+/**
+ * CPU time one thread of this process has run, in nanoseconds (first field of
+ * /proc/self/task/<tid>/schedstat), or null where it cannot be read. Wall time
+ * says nothing about whether a call spins: on a busy machine a short call can
+ * wait for the CPU for longer than it runs.
+ *
+ * @example
+ * const before = threadCpuNs(tid); // ... later: threadCpuNs(tid)! - before! ns of CPU meanwhile
+ */
+export function threadCpuNs(tid: number): number | null {
+  try {
+    const ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ', 1)[0]);
+    return Number.isFinite(ns) ? ns : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
