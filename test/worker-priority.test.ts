@@ -62,7 +62,7 @@ describe('plugin worker threads at a lower CPU priority', { skip: !LINUX && 'nee
     assert.equal(mainNice(), niceBefore, 'the main thread is not reniced');
   });
 
-  it('a thread started after a deadline runs at the same lower priority', async () => {
+  it('after a deadline, every plugin thread (the spare too) runs at worker_nice', async () => {
     const r = await gw.post('/v1/chat/completions', CHAT('reaches the loop'));
     assert.equal(r.status, 200, r.text);
     await waitFor('the pool back to full strength', () => {

@@ -12,10 +12,10 @@ export const DEFAULTS = {
   hookTimeoutMs: 1000,
   initTimeoutMs: 10_000,
   queueTimeoutMs: 1000,
-  /** Plugin threads' niceness: 0, short calls at the gateway's priority (README "Why do long plugin calls run at a lower priority?"). */
+  /** Plugin threads' niceness; 0: the gateway's own (README "Why can long plugin calls run at a lower priority, and why not by default?"). */
   workerNice: 0,
-  /** A plugin thread whose call spins (worker-pool.ts LONG_CALL_MS); README "Why do long plugin calls run at a lower priority?". */
-  longCallNice: 19,
+  /** A plugin thread whose call spins (worker-pool.ts LONG_CALL_MS); off: README "Why can long plugin calls run at a lower priority, and why not by default?". */
+  longCallNice: 0,
   reloadDebounceMs: 200,
   reloadSettleMs: 2000,
   memoryLimitMb: 64,
@@ -164,9 +164,8 @@ export const ConfigSchema = z
          */
         worker_nice: z.number().int().min(0).max(19).default(DEFAULTS.workerNice),
         /**
-         * Niceness a plugin thread drops to while its call spins (past its first 5 ms, at least
-         * half of a core over a 5 ms window), back to worker_nice when the call ends; not above
-         * worker_nice: off. A plugin spinning toward
+         * Niceness a plugin thread drops to while its call spins (2.5 ms of CPU time used after
+         * its first 5 ms), back to worker_nice when the call ends; not above worker_nice: off. A plugin spinning toward
          * its deadline then yields the core to the main thread and to other workers' short calls.
          */
         long_call_nice: z.number().int().min(0).max(19).default(DEFAULTS.longCallNice),

@@ -109,10 +109,10 @@ const WORKER_URL = new URL('./worker/boot.js', import.meta.url);
 
 /**
  * A hook call (or instance creation) still running after this long is
- * watched, every LONG_CALL_MS: a thread that used at least half of such a
- * window's CPU is spinning, and its call is a long call. A healthy hook
- * returns in tens of microseconds. CPU time, not wall time: on a busy machine
- * a short call may wait for a core longer than that, and lowering its
+ * watched, every LONG_CALL_MS: once its thread has used half of that in CPU
+ * time since, it is spinning, and its call is a long call. A healthy hook
+ * needs tens of microseconds of CPU. CPU time, not wall time: on a busy
+ * machine a short call may wait for a core longer than that, and lowering its
  * priority then would only make it wait more.
  */
 const LONG_CALL_MS = 5;
@@ -154,7 +154,7 @@ class PluginWorker {
   tid: number | null = null;
   /** Its current call ran past LONG_CALL_MS: the thread runs at longCallNice until the call ends. */
   lowered = false;
-  /** The thread's CPU time (ns) when its current call was last looked at; -1: not yet in this call. */
+  /** The thread's CPU time (ns) when its current call was first looked at, LONG_CALL_MS in; -1: not yet. */
   cpuMark = -1;
   /**
    * A hook call answered at its deadline (a timeout) that this worker has not
@@ -191,10 +191,10 @@ class PluginWorker {
  * The replacement is a spare: one more thread, started in the background once
  * plugins are loaded, that knows every plugin but takes no call until it
  * takes a terminated worker's place. The call's answer never waits for a
- * thread to start, and the next spare starts in the background. At most one
- * thread is ever starting, so a plugin that overruns on every call cannot
- * make the gateway spend its CPU starting threads: the pool then runs short
- * until the thread in flight is up.
+ * thread to start, and the next spare starts in the background once no
+ * other thread is starting. Terminations are rare: the guest stops itself at
+ * its deadline (worker/entry.ts); only a call that cannot be stopped from
+ * inside (an init that loops) costs a thread.
  *
  * An instance that failed is discarded at once and the worker takes the next
  * call; the plugin's next call in that worker creates a new instance first,
@@ -575,8 +575,8 @@ export class WorkerPool {
         const cpu = threadCpuNs(w.tid);
         if (cpu !== null && w.cpuMark >= 0 && cpu - w.cpuMark >= (LONG_CALL_MS * 1e6) / 2) this.lower(w);
         else if (cpu !== null) {
-          // Not (yet) seen spinning: look again after another window.
-          w.cpuMark = cpu;
+          // Not (yet) seen spinning: look again after another window (the mark stays where it was first taken).
+          if (w.cpuMark < 0) w.cpuMark = cpu;
           this.setWatchdog(w, Math.min(LONG_CALL_MS, Math.ceil(left)));
           return;
         }
@@ -631,6 +631,12 @@ export class WorkerPool {
       const ms = this.initTimeoutOf(job.pid);
       job.reject(new PluginFailure('timeout', job.plugin, job.hook, `creating a new instance for ${job.hook}: init did not return within ${ms} ms (init_timeout_ms)`));
       void this.kill(w, `plugin "${job.plugin}" did not create a new instance within its ${ms} ms init deadline`, true);
+      return;
+    }
+    if (job.msg || !job.answerOnly) {
+      // A control request (load, unload: init or cleanup, not under the guest's clock): only termination stops it.
+      job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
+      void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook}`, true);
       return;
     }
     // Answered now; the worker stops the guest itself (its own clock) and reports back, or is terminated
@@ -736,16 +742,16 @@ export class WorkerPool {
   }
 
   /**
-   * Starts the one thread the pool lacks most, unless one is starting already:
-   * a worker to make up the pool's size, else a spare once plugins are loaded.
+   * Makes up the pool's size at once (the spare first), and starts a new
+   * spare once plugins are loaded and no thread is starting: the spare is
+   * the only thread started ahead of need, so churn never starts two at once for it.
    */
   private maintain(): void {
     if (this.closed || !this.started) return;
     this.promoteSpare();
-    const starting = this.workers.some((w) => !w.ready) || (this.spare !== null && !this.spare.ready);
-    if (starting) return;
-    if (this.workers.length < this.size) this.spawn(false);
-    else if (!this.spare && this.specs.size > 0) this.spare = this.startThread(false);
+    while (this.workers.length < this.size) this.spawn(false);
+    const starting = this.workers.some((w) => !w.ready) || this.spare !== null;
+    if (!starting && this.specs.size > 0) this.spare = this.startThread(false);
   }
 
   /** Fills the pool's empty places with the spare (ready: it takes queued calls at once; starting: once it is up). */
