@@ -132,6 +132,8 @@ class PluginWorker {
   readonly channel = new Channel(new SharedArrayBuffer(CHANNEL_BYTES));
   /** Takes hook calls: at once for the first workers (their plugins load before any call), once its thread runs for a replacement. */
   ready = false;
+  /** Its thread has started (said 'ready'): a job sent before would count the thread's start-up against its deadline. */
+  running = false;
   /** Busy from dispatch until the reply. */
   busy = false;
   job: Job | null = null;
@@ -373,12 +375,16 @@ export class WorkerPool {
     });
   }
 
-  /** Hands queued jobs to idle workers. Targeted jobs (loads) may go to a worker that is not yet ready. */
+  /**
+   * Hands queued jobs to idle workers. Targeted jobs (loads) may go to a worker
+   * that is not yet ready, once its thread runs: a load's init_timeout_ms must
+   * not include the thread's start-up (slow on a busy machine).
+   */
   private pump(): void {
     if (this.queue.length === 0) return;
     for (const w of this.workers) {
       if (w.busy || w.dead) continue;
-      const i = this.queue.findIndex((j) => (j.target ? j.target === w : w.ready && this.admits(j)));
+      const i = this.queue.findIndex((j) => (j.target ? j.target === w && w.running : w.ready && this.admits(j)));
       if (i === -1) continue;
       const job = i === 0 ? this.queue.shift()! : this.queue.splice(i, 1)[0];
       this.dispatch(w, job);
@@ -669,6 +675,7 @@ export class WorkerPool {
     }
     if (msg.t === 'ready') {
       w.tid = msg.tid;
+      w.running = true;
       if (msg.priorityRefused) this.reportPriorityRefused(msg.priorityRefused);
       // A replacement's thread runs: it may take calls (it creates each plugin's instance when first called).
       w.ready = true;
