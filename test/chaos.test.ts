@@ -105,7 +105,10 @@ describe('chaos: a chain of misbehaving plugins under concurrent traffic', () =>
     assert.equal(metricValue(metrics, 'sandgate_http_requests_total', { route: '/v1/chat/completions', status: '200' }), SHORT);
     assert.equal(metricValue(metrics, 'sandgate_http_requests_total', { route: '/v1/chat/completions', status: '500' }), LONG);
     assert.equal(metricValue(metrics, 'sandgate_http_requests_total', { route: '/v1/models', status: '200' }), HEALTHY);
-    assert.ok(metricValue(metrics, 'sandgate_plugin_worker_restarts_total') >= SHORT + LONG, 'each overrun replaced its worker');
+    // The looping guests stop themselves at their deadline (deadline checks added at load): their workers live
+    // on. One that does not report back in time is still replaced, so not every overrun is asserted.
+    const restarts = metricValue(metrics, 'sandgate_plugin_worker_restarts_total');
+    assert.ok(restarts < SHORT + LONG, `the overruns were stopped by their workers, not by replacing them (${restarts} of ${SHORT + LONG} replaced)`);
 
     // The gateway is still healthy, and its memory stayed bounded (the memory bomb hit its 16 MiB cap 32 times).
     assert.equal((await gw.get('/health')).status, 200);

@@ -36,8 +36,11 @@ describe('a plugin that loops forever', () => {
     assert.ok(others.every((r) => r.status === 404));
     const stuck = await Promise.all(looping);
     assert.ok(stuck.every((r) => r.json.error.code === ErrorCode.pluginTimeout));
+    // The guest checks the clock (deadline checks added at load) and stops itself: the worker lives on.
+    // (A worker that does not report back within its grace is still replaced: a very busy machine may
+    // not run it in time, so not every overrun is asserted, but five overruns may not cost five threads.)
     const replaced = gw.logs.filter((l) => l.msg === 'plugin worker replaced').length;
-    assert.ok(replaced >= 4, `each overrun replaced its worker (${replaced})`);
+    assert.ok(replaced < 5, `the looping calls were stopped by their worker, not by replacing it (${replaced} of 5 replaced)`);
   });
 });
 

@@ -19,6 +19,10 @@ export const DEFAULTS = {
    * looping there costs the event loop three 5 ms pauses before it moves.
    */
   inThreadBudgetMs: 5,
+  /** Plugin threads' niceness; 0: the gateway's own (README "Why can long plugin calls run at a lower priority, and why not by default?"). */
+  workerNice: 0,
+  /** A plugin thread whose call spins (worker-pool.ts LONG_CALL_MS); off: README "Why can long plugin calls run at a lower priority, and why not by default?". */
+  longCallNice: 0,
   reloadDebounceMs: 200,
   reloadSettleMs: 2000,
   memoryLimitMb: 64,
@@ -168,6 +172,18 @@ export const ConfigSchema = z
          * runs on the workers.
          */
         in_thread_budget_ms: z.number().min(0).max(100).default(DEFAULTS.inThreadBudgetMs),
+        /**
+         * CPU scheduling niceness of the plugin worker threads (Linux; 0 to 19,
+         * 0 leaves them at the gateway's own priority), so that plugin code
+         * burning CPU cannot starve the thread that serves HTTP and answers deadlines.
+         */
+        worker_nice: z.number().int().min(0).max(19).default(DEFAULTS.workerNice),
+        /**
+         * Niceness a plugin thread drops to while its call spins (2.5 ms of CPU time used after
+         * its first 5 ms), back to worker_nice when the call ends; not above worker_nice: off. A plugin spinning toward
+         * its deadline then yields the core to the main thread and to other workers' short calls.
+         */
+        long_call_nice: z.number().int().min(0).max(19).default(DEFAULTS.longCallNice),
         /** Watch every enabled plugin's .wasm and swap in the new version when it changes. */
         watch_plugins: z.boolean().default(true),
         /** Watch the config file the CLI was started with and apply it when it changes (SIGHUP and POST /admin/reload work either way). */

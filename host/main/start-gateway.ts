@@ -75,12 +75,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const pool = new WorkerPool(
     {
       ...pluginEvents,
-      onWorkerRestart: (reason) => {
+      onWorkerRestart: (reason, spare) => {
         metrics.onWorkerRestart();
-        log.warn({ reason }, 'plugin worker replaced');
+        log.warn({ reason, replacement: spare ? 'spare' : 'new thread' }, 'plugin worker replaced');
       },
+      onThreadPriorityRefused: (reason) => log.warn({ reason }, 'plugin threads run at normal priority (runtime.worker_nice)'),
     },
-    { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
+    { size: config.runtime.workers, queueTimeoutMs: config.runtime.queue_timeout_ms, workerNice: config.runtime.worker_nice, longCallNice: config.runtime.long_call_nice, minLogLevel: minPluginLogLevel(config.log_level), maxValueDepth: config.limits.max_json_depth },
   );
 
   const inThread =

@@ -33,6 +33,8 @@ export const W = {
   DONE_LEN: 7,
   /** Bytes of log records written during the current call. */
   LOG_USED: 8,
+  /** main -> worker: the call's timeout_ms; the worker stops the guest there itself (worker/entry.ts). */
+  CALL_TIMEOUT: 9,
 } as const;
 
 const HEADER_BYTES = 64;

@@ -34,6 +34,8 @@ export interface PluginSpec {
 /** What a worker is started with. */
 export interface WorkerInit {
   minLogLevel: number;
+  /** The thread's CPU scheduling niceness (runtime.worker_nice; 0: left as it is). */
+  nice: number;
   /** The shared-memory channel (channel.ts). */
   channel: SharedArrayBuffer;
   /**
@@ -47,7 +49,7 @@ export type ToWorker =
   /** slot: the plugin's number in channel calls. */
   | { t: 'load'; seq: number; spec: PluginSpec; slot: number; wantName: boolean }
   /** A call that does not fit the channel (input too large, unknown hook or plugin). */
-  | { t: 'call'; seq: number; pid: string; hook: string; input: Uint8Array; rid: string }
+  | { t: 'call'; seq: number; pid: string; hook: string; input: Uint8Array; rid: string; timeoutMs: number }
   | { t: 'unload'; seq: number; pid: string }
   /**
    * The first step of a hook call when the plugin has no working instance in
@@ -55,7 +57,11 @@ export type ToWorker =
    */
   | { t: 'create'; seq: number; pid: string }
   /** The main thread refused the instance's output: free it (no answer; the next call creates a new one). */
-  | { t: 'discard'; pid: string };
+  | { t: 'discard'; pid: string }
+  /** To a spare: a plugin loaded after it started (no instance, no answer; created when first called). */
+  | { t: 'register'; spec: PluginSpec; slot: number }
+  /** To a spare: a plugin unloaded (it has no instance of it, so no cleanup; no answer). */
+  | { t: 'forget'; pid: string };
 
 export type FromWorker =
   | { t: 'loaded'; seq: number; init: InitOutput; name: string | undefined }
@@ -67,8 +73,11 @@ export type FromWorker =
   /** A hook call (or its instance creation) failed; the worker has discarded the instance. */
   | { t: 'failed'; seq: number; kind: FailureKind; message: string }
   | { t: 'created'; seq: number }
-  /** The worker's thread runs and may take calls. */
-  | { t: 'ready' }
+  /**
+   * The worker's thread runs and may take calls. tid: its OS thread id (null
+   * where unknown); priorityRefused: why its niceness could not be set.
+   */
+  | { t: 'ready'; tid: number | null; priorityRefused?: string }
   | { t: 'log'; level: number; pid: string; rid: string; msg: string }
   /** A call's log text went over max_log_bytes_per_call or max_log_bytes_per_second: this much was dropped (rare: only a flooding plugin). */
   | { t: 'log_dropped'; pid: string; bytes: number };

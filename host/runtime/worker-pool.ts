@@ -5,6 +5,7 @@ import { DEFAULTS } from '../config/schema.js';
 import type { HookName, InitOutput } from '../abi/types.js';
 import { CHANNEL_BYTES, Channel, HOOK_INDEX, INPUT_CAP, INPUT_OFF, OUTPUT_OFF, RID_CAP, RID_OFF, W } from './channel.js';
 import { PluginFailure } from './failure.js';
+import { setThreadNice, threadCpuNs } from './worker/os-thread.js';
 import type { FromWorker, PluginSpec, ToWorker, WorkerInit } from './messages.js';
 
 type Request = Extract<ToWorker, { t: 'load' | 'unload' }>;
@@ -40,6 +41,12 @@ interface Job {
   /** Hook calls resolve with the validated output, control requests with the reply. */
   resolve: (r: unknown) => void;
   reject: (e: Error) => void;
+  /**
+   * Hook calls only: rejects the caller's promise but keeps the job's
+   * bulkhead place, while its worker may still be stopping the call (its
+   * deadline passed); released when the worker reports back or is terminated.
+   */
+  answerOnly?: (e: Error) => void;
 }
 
 export interface PoolEvents {
@@ -47,9 +54,12 @@ export interface PoolEvents {
   onLog(level: number, plugin: string, rid: string, msg: string): void;
   /** A call's log text over max_log_bytes_per_call was dropped. */
   onLogDropped(plugin: string, bytes: number): void;
-  onWorkerRestart(reason: string): void;
+  /** A worker was terminated and another took its place: the pre-started spare (`spare` true), or a thread started now. */
+  onWorkerRestart(reason: string, spare: boolean): void;
   /** A plugin's instance was created again in a worker (its last one there failed, or the worker is a replacement). */
   onInstanceCreated(plugin: string): void;
+  /** The workers' lower priority (workerNice) could not be set: said once per pool, the threads run at normal priority. */
+  onThreadPriorityRefused?(reason: string): void;
 }
 
 export interface PoolOptions {
@@ -75,6 +85,19 @@ export interface PoolOptions {
    * deeper is plugin_bad_output. Undefined: only the codec's own bound.
    */
   maxValueDepth?: number;
+  /**
+   * Niceness of the plugin threads (runtime.worker_nice, 0 to 19; 0 leaves
+   * them at the main thread's priority): plugin code burning CPU then yields
+   * the core to the main thread, which answers deadlines and serves HTTP.
+   */
+  workerNice?: number;
+  /**
+   * Niceness a plugin thread drops to while its call runs longer than
+   * LONG_CALL_MS (runtime.long_call_nice), back to workerNice when the call
+   * ends: a plugin spinning toward its deadline then yields the core to the
+   * short calls of the other workers. Not above workerNice: off.
+   */
+  longCallNice?: number;
 }
 
 /** Atomics.waitAsync (V8 ships it in Node 20; the project's TypeScript lib predates its typing). */
@@ -82,7 +105,26 @@ const waitAsync = (Atomics as unknown as {
   waitAsync(ta: Int32Array, index: number, value: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 }).waitAsync;
 
-const WORKER_URL = new URL('./worker/entry.js', import.meta.url);
+const WORKER_URL = new URL('./worker/boot.js', import.meta.url);
+
+/**
+ * A hook call (or instance creation) still running after this long is
+ * watched, every LONG_CALL_MS: once its thread has used half of that in CPU
+ * time since, it is spinning, and its call is a long call. A healthy hook
+ * needs tens of microseconds of CPU. CPU time, not wall time: on a busy
+ * machine a short call may wait for a core longer than that, and lowering its
+ * priority then would only make it wait more.
+ */
+const LONG_CALL_MS = 5;
+
+/**
+ * How long a worker whose call was answered at its deadline has to report
+ * that it stopped the guest (the guest checks the clock every few thousand
+ * instructions, and a host call's sleep ends at the deadline); then it is
+ * terminated and the spare takes its place. It delays no answer: the call
+ * was answered at the deadline.
+ */
+const STOP_GRACE_MS = 250;
 
 /** One thread and its state as seen from the main thread. */
 class PluginWorker {
@@ -90,6 +132,8 @@ class PluginWorker {
   readonly channel = new Channel(new SharedArrayBuffer(CHANNEL_BYTES));
   /** Takes hook calls: at once for the first workers (their plugins load before any call), once its thread runs for a replacement. */
   ready = false;
+  /** Its thread has started (said 'ready'): a job sent before would count the thread's start-up against its deadline. */
+  running = false;
   /** Busy from dispatch until the reply. */
   busy = false;
   job: Job | null = null;
@@ -108,9 +152,21 @@ class PluginWorker {
   watchdog: NodeJS.Timeout | null = null;
   watchdogMs = -1;
   dead = false;
+  /** The OS thread's id (from its 'ready'), to change its priority; null until then or where unknown. */
+  tid: number | null = null;
+  /** Its current call ran past LONG_CALL_MS: the thread runs at longCallNice until the call ends. */
+  lowered = false;
+  /** The thread's CPU time (ns) when its current call was first looked at, LONG_CALL_MS in; -1: not yet. */
+  cpuMark = -1;
+  /**
+   * A hook call answered at its deadline (a timeout) that this worker has not
+   * reported back on yet: it is stopping the guest itself (worker/entry.ts).
+   * The worker stays busy until it reports, or is terminated after STOP_GRACE_MS.
+   */
+  overdue: Job | null = null;
 
-  constructor(minLogLevel: number, plugins: WorkerInit['plugins']) {
-    const workerData: WorkerInit = { minLogLevel, channel: this.channel.sab, plugins };
+  constructor(minLogLevel: number, nice: number, plugins: WorkerInit['plugins']) {
+    const workerData: WorkerInit = { minLogLevel, nice, channel: this.channel.sab, plugins };
     // The Extism SDK loads node:wasi, which prints an experimental warning per thread.
     // Only that flag: the process's own execArgv is not passed on, because Node refuses
     // per-process flags in a worker (--max-old-space-size, --expose-gc, --inspect:
@@ -134,6 +190,14 @@ class PluginWorker {
  * deadline watched from this (main) thread. A worker whose call overruns is
  * terminated and replaced; its queued work goes to the other workers.
  *
+ * The replacement is a spare: one more thread, started in the background once
+ * plugins are loaded, that knows every plugin but takes no call until it
+ * takes a terminated worker's place. The call's answer never waits for a
+ * thread to start, and the next spare starts in the background once no
+ * other thread is starting. Terminations are rare: the guest stops itself at
+ * its deadline (worker/entry.ts); only a call that cannot be stopped from
+ * inside (an init that loops) costs a thread.
+ *
  * An instance that failed is discarded at once and the worker takes the next
  * call; the plugin's next call in that worker creates a new instance first,
  * as part of that call, under the plugin's init_timeout_ms. A replacement
@@ -144,6 +208,10 @@ class PluginWorker {
  */
 export class WorkerPool {
   private readonly workers: PluginWorker[] = [];
+  /** The pre-started replacement (not in `workers`, takes no call until promoted); null until plugins are loaded. */
+  private spare: PluginWorker | null = null;
+  /** A spawn is scheduled (setImmediate): starting a thread is kept off the path of the call that caused it. */
+  private spawnScheduled = false;
   private readonly queue: Job[] = [];
   /** Every loaded plugin, so that a replacement worker knows them all (and creates their instances when called). */
   private readonly specs = new Map<string, { spec: PluginSpec; slot: number; initTimeoutMs: number }>();
@@ -153,6 +221,8 @@ export class WorkerPool {
   private readonly names = new Map<string, string>();
   private nextSlot = 1;
   private closed = false;
+  /** The first plugin load started the pool's threads. */
+  private started = false;
   readonly size: number;
   readonly maxWorkersPerPlugin: number;
   /** Workers each plugin's calls occupy now (the bulkhead's count). */
@@ -160,6 +230,13 @@ export class WorkerPool {
   private readonly minLogLevel: number;
   private readonly maxValueDepth: number | undefined;
   readonly queueTimeoutMs: number;
+  readonly workerNice: number;
+  /** Niceness of a thread whose call runs long; no lowering when not above workerNice. */
+  readonly longCallNice: number;
+  /** Off when longCallNice is not above workerNice, or once the system refused a priority change. */
+  private lowersLongCalls: boolean;
+  /** onThreadPriorityRefused was called (once is enough: every thread would say the same). */
+  private priorityRefusalReported = false;
 
   constructor(
     private readonly events: PoolEvents,
@@ -170,13 +247,17 @@ export class WorkerPool {
     this.minLogLevel = opts.minLogLevel ?? 0;
     this.maxValueDepth = opts.maxValueDepth;
     this.queueTimeoutMs = opts.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs;
+    this.workerNice = opts.workerNice ?? DEFAULTS.workerNice;
+    this.longCallNice = opts.longCallNice ?? DEFAULTS.longCallNice;
+    this.lowersLongCalls = this.longCallNice > this.workerNice;
     // No threads yet: a gateway without plugins never needs them (each costs ~17 MiB idle).
     // The first load() starts them, whether at start-up or through a later config reload.
   }
 
   /** Starts the pool's threads if it has none yet (before the first plugin loads). */
   private ensureWorkers(): void {
-    if (this.workers.length > 0 || this.closed) return;
+    if (this.started || this.closed) return;
+    this.started = true;
     for (let i = 0; i < this.size; i++) this.spawn(true);
   }
 
@@ -186,8 +267,9 @@ export class WorkerPool {
     const slot = this.nextSlot++;
     this.slots.set(spec.id, slot);
     this.names.set(spec.id, spec.name);
+    const targets = [...this.workers];
     const replies = await Promise.allSettled(
-      this.workers.map((w, i) => this.submit({ t: 'load', spec, slot, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
+      targets.map((w, i) => this.submit({ t: 'load', spec, slot, wantName: i === 0 }, spec.name, 'init', initTimeoutMs, w)),
     );
     const failed = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -195,6 +277,10 @@ export class WorkerPool {
       throw failed.reason;
     }
     this.specs.set(spec.id, { spec, slot, initTimeoutMs });
+    // Threads started during the load (the spare, a replacement) may not know this plugin: they learn
+    // it now (no instance: each creates one when the plugin is first called there).
+    for (const w of this.spare ? [...this.workers, this.spare] : this.workers) if (!targets.includes(w)) w.send({ t: 'register', spec, slot });
+    this.scheduleSpawn();
     const first = (replies[0] as PromiseFulfilledResult<Reply>).value;
     return first.t === 'loaded' ? { init: first.init, name: first.name } : { init: {}, name: undefined };
   }
@@ -213,6 +299,7 @@ export class WorkerPool {
           this.release(job);
           reject(e);
         },
+        answerOnly: reject,
       };
       // Fast path: an idle worker takes the call at once, without going through the queue.
       if (this.queue.length === 0 && this.admits(job)) {
@@ -244,6 +331,8 @@ export class WorkerPool {
     const entry = this.specs.get(pid);
     this.specs.delete(pid);
     const name = entry?.spec.name ?? pid;
+    // The spare holds no instance: it forgets the plugin, no cleanup to wait for.
+    if (this.spare) this.spare.send({ t: 'forget', pid });
     await Promise.allSettled([...this.workers].map((w) => this.submit({ t: 'unload', pid }, name, 'cleanup', timeoutMs, w)));
     if (!this.specs.has(pid)) {
       this.slots.delete(pid);
@@ -258,11 +347,12 @@ export class WorkerPool {
       job.reject(new PluginFailure('unavailable', job.plugin, job.hook, 'the gateway is shutting down'));
     }
     // kill() removes each worker from this.workers, so iterate over a copy.
-    await Promise.all([...this.workers].map((w) => this.kill(w, 'shutdown', false)));
+    const threads = this.spare ? [...this.workers, this.spare] : [...this.workers];
+    await Promise.all(threads.map((w) => this.kill(w, 'shutdown', false)));
   }
 
   /** The pool's state (0 workers until the first plugin loads); per plugin, its hook calls holding a worker (its bulkhead share) and those waiting for one. */
-  stats(): { workers: number; ready: number; busy: number; queued: number; plugins: Record<string, { running: number; waiting: number }> } {
+  stats(): { workers: number; ready: number; busy: number; queued: number; spare: 'none' | 'starting' | 'ready'; plugins: Record<string, { running: number; waiting: number }> } {
     const plugins: Record<string, { running: number; waiting: number }> = {};
     const of = (plugin: string) => (plugins[plugin] ??= { running: 0, waiting: 0 });
     for (const [plugin, n] of this.occupied) if (n > 0) of(plugin).running = n;
@@ -272,6 +362,7 @@ export class WorkerPool {
       ready: this.workers.filter((w) => w.ready).length,
       busy: this.workers.filter((w) => w.busy).length,
       queued: this.queue.length,
+      spare: this.spare ? (this.spare.ready ? 'ready' : 'starting') : 'none',
       plugins,
     };
   }
@@ -284,12 +375,16 @@ export class WorkerPool {
     });
   }
 
-  /** Hands queued jobs to idle workers. Targeted jobs (loads) may go to a worker that is not yet ready. */
+  /**
+   * Hands queued jobs to idle workers. Targeted jobs (loads) may go to a worker
+   * that is not yet ready, once its thread runs: a load's init_timeout_ms must
+   * not include the thread's start-up (slow on a busy machine).
+   */
   private pump(): void {
     if (this.queue.length === 0) return;
     for (const w of this.workers) {
       if (w.busy || w.dead) continue;
-      const i = this.queue.findIndex((j) => (j.target ? j.target === w : w.ready && this.admits(j)));
+      const i = this.queue.findIndex((j) => (j.target ? j.target === w && w.running : w.ready && this.admits(j)));
       if (i === -1) continue;
       const job = i === 0 ? this.queue.shift()! : this.queue.splice(i, 1)[0];
       this.dispatch(w, job);
@@ -333,13 +428,14 @@ export class WorkerPool {
     const ms = job.creating ? this.initTimeoutOf(job.pid) : job.timeoutMs;
     // Set before sending: a fast worker's answer can be handled before this returns.
     job.deadline = performance.now() + ms;
+    w.cpuMark = -1;
     try {
       if (job.msg) w.send({ ...job.msg, seq: job.seq } as ToWorker);
       else if (job.creating) w.send({ t: 'create', seq: job.seq, pid: job.pid });
       else this.sendCall(w, job, job.seq);
     } catch (e) {
-      w.busy = false;
       w.job = null;
+      this.free(w);
       job.reject(new PluginFailure('unavailable', job.plugin, job.hook, `could not send the call to a plugin worker: ${(e as Error).message}`));
       queueMicrotask(() => this.pump());
       return;
@@ -375,6 +471,7 @@ export class WorkerPool {
       i32[W.CALL_HOOK] = hook;
       i32[W.CALL_LEN] = input.length;
       i32[W.RID_LEN] = ridLen;
+      i32[W.CALL_TIMEOUT] = job.timeoutMs;
       // The seq store publishes the fields above (Atomics are sequentially consistent).
       Atomics.store(i32, W.CALL_SEQ, seq);
       ch.ring();
@@ -382,7 +479,7 @@ export class WorkerPool {
       // Copy into a buffer of its own before transferring: msgpackr hands out views of a shared
       // pool (and Buffer#slice is a view too), so transferring those would detach the pool.
       const copy = new Uint8Array(input);
-      w.send({ t: 'call', seq, pid: job.pid, hook: job.hook, input: copy, rid: job.rid }, [copy.buffer as ArrayBuffer]);
+      w.send({ t: 'call', seq, pid: job.pid, hook: job.hook, input: copy, rid: job.rid, timeoutMs: job.timeoutMs }, [copy.buffer as ArrayBuffer]);
     }
     this.await(w, job, done);
   }
@@ -395,8 +492,15 @@ export class WorkerPool {
   }
 
   private onChannel(w: PluginWorker, job: Job): void {
-    if (w.job !== job) return; // already answered by message, given up on, or the worker is gone
     const i32 = w.channel.i32;
+    if (w.overdue === job && !w.dead) {
+      // Answered at its deadline, but the guest finished after all: the worker is free, its instance fine.
+      const done = Atomics.load(i32, W.DONE_SEQ);
+      if (done === job.seq) this.onStopped(w, job, true);
+      else this.await(w, job, done);
+      return;
+    }
+    if (w.job !== job) return; // already answered by message, given up on, or the worker is gone
     const done = Atomics.load(i32, W.DONE_SEQ);
     if (done !== job.seq) {
       this.await(w, job, done);
@@ -414,7 +518,7 @@ export class WorkerPool {
     if (performance.now() > job.deadline) {
       // Answered, but after its deadline: a busy main thread can see the answer before its timer
       // fires. timeout_ms bounds the call, so it is still a timeout; the worker itself is fine.
-      w.busy = false;
+      this.free(w);
       job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} answered after its ${job.timeoutMs} ms deadline`));
       this.pump();
       return;
@@ -427,12 +531,12 @@ export class WorkerPool {
       // plugin's next call there creates a new one (that 'create' comes after this message).
       w.live.delete(job.pid);
       w.send({ t: 'discard', pid: job.pid });
-      w.busy = false;
+      this.free(w);
       job.reject(PluginFailure.from(e, job.plugin, job.hook));
       this.pump();
       return;
     }
-    w.busy = false;
+    this.free(w);
     job.resolve(value);
     this.pump();
   }
@@ -443,8 +547,10 @@ export class WorkerPool {
     w.channel.takeLogs((level, msg) => this.events.onLog(level, job.plugin, job.rid, msg));
   }
 
-  private armWatchdog(w: PluginWorker, job: Job, ms: number): void {
+  private armWatchdog(w: PluginWorker, job: Job, stepMs: number): void {
     if (w.job !== job) return; // already answered
+    // First wake-up: when the call becomes a long call (its thread then yields to short ones), or its deadline.
+    const ms = this.lowersLongCalls && w.tid !== null && stepMs > LONG_CALL_MS ? LONG_CALL_MS : stepMs;
     if (w.watchdog && w.watchdogMs === ms) {
       w.watchdog.refresh();
       return;
@@ -461,11 +567,66 @@ export class WorkerPool {
   }
 
   private onWatchdog(w: PluginWorker): void {
+    if (w.dead) return;
+    if (w.overdue && !w.job) {
+      const job = w.overdue;
+      void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook} and did not stop within ${STOP_GRACE_MS} ms`, true);
+      return;
+    }
     const job = w.job;
-    if (!job || w.dead) return;
+    if (!job) return;
     const left = job.deadline - performance.now();
-    if (left > 0.5) this.setWatchdog(w, Math.ceil(left));
-    else this.onDeadline(w, job);
+    if (left > 0.5) {
+      if (!w.lowered && this.lowersLongCalls && w.tid !== null) {
+        const cpu = threadCpuNs(w.tid);
+        if (cpu !== null && w.cpuMark >= 0 && cpu - w.cpuMark >= (LONG_CALL_MS * 1e6) / 2) this.lower(w);
+        else if (cpu !== null) {
+          // Not (yet) seen spinning: look again after another window (the mark stays where it was first taken).
+          if (w.cpuMark < 0) w.cpuMark = cpu;
+          this.setWatchdog(w, Math.min(LONG_CALL_MS, Math.ceil(left)));
+          return;
+        }
+      }
+      this.setWatchdog(w, Math.ceil(left));
+    } else this.onDeadline(w, job);
+  }
+
+  /** A call runs long: its thread drops to longCallNice, so that the short calls of other workers go first. */
+  private lower(w: PluginWorker): void {
+    if (w.tid === null) return;
+    const refused = setThreadNice(w.tid, this.longCallNice);
+    if (refused) {
+      this.lowersLongCalls = false;
+      this.reportPriorityRefused(refused);
+      return;
+    }
+    w.lowered = true;
+  }
+
+  /** The worker's call ended (it stays): it takes calls again, at its normal priority. */
+  private free(w: PluginWorker): void {
+    w.busy = false;
+    w.cpuMark = -1;
+    this.restorePriority(w);
+  }
+
+  private restorePriority(w: PluginWorker): void {
+    if (!w.lowered || w.tid === null || w.dead) return;
+    w.lowered = false;
+    const refused = setThreadNice(w.tid, this.workerNice);
+    if (refused) {
+      // Raising a priority again needs CAP_SYS_NICE: without it, long calls keep their priority from
+      // now on, and this thread (stuck lower than the others) is replaced.
+      this.lowersLongCalls = false;
+      this.reportPriorityRefused(`${refused} (raising a thread's priority again needs CAP_SYS_NICE; long calls now keep their priority)`);
+      void this.kill(w, 'its thread could not get its priority back after a long call', true);
+    }
+  }
+
+  private reportPriorityRefused(reason: string): void {
+    if (this.priorityRefusalReported) return;
+    this.priorityRefusalReported = true;
+    this.events.onThreadPriorityRefused?.(reason);
   }
 
   private onDeadline(w: PluginWorker, job: Job): void {
@@ -478,8 +639,29 @@ export class WorkerPool {
       void this.kill(w, `plugin "${job.plugin}" did not create a new instance within its ${ms} ms init deadline`, true);
       return;
     }
-    job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
-    void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook}`, true);
+    if (job.msg || !job.answerOnly) {
+      // A control request (load, unload: init or cleanup, not under the guest's clock): only termination stops it.
+      job.reject(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
+      void this.kill(w, `plugin "${job.plugin}" overran its ${job.timeoutMs} ms deadline in ${job.hook}`, true);
+      return;
+    }
+    // Answered now; the worker stops the guest itself (its own clock) and reports back, or is terminated
+    // after STOP_GRACE_MS. Until then it takes no call, and the call keeps its bulkhead place.
+    w.overdue = job;
+    // Its normal priority back, so that it reaches its next clock check at once even on a busy core.
+    this.restorePriority(w);
+    job.answerOnly!(new PluginFailure('timeout', job.plugin, job.hook, `${job.hook} did not return within ${job.timeoutMs} ms`));
+    if (!w.dead) this.setWatchdog(w, STOP_GRACE_MS);
+  }
+
+  /** The worker reported back on a call answered at its deadline: it takes calls again. */
+  private onStopped(w: PluginWorker, job: Job, instanceKept: boolean): void {
+    w.overdue = null;
+    this.emitLogs(w, job);
+    if (!instanceKept) w.live.delete(job.pid);
+    this.release(job);
+    this.free(w);
+    this.pump();
   }
 
   private onMessage(w: PluginWorker, msg: FromWorker): void {
@@ -492,9 +674,20 @@ export class WorkerPool {
       return;
     }
     if (msg.t === 'ready') {
+      w.tid = msg.tid;
+      w.running = true;
+      if (msg.priorityRefused) this.reportPriorityRefused(msg.priorityRefused);
       // A replacement's thread runs: it may take calls (it creates each plugin's instance when first called).
       w.ready = true;
-      this.pump();
+      // The thread in flight is up: the pool may start the next one it lacks.
+      this.scheduleSpawn();
+      if (w !== this.spare) this.pump();
+      return;
+    }
+    if (w.overdue && msg.seq === w.overdue.seq) {
+      // The call answered at its deadline has ended in the worker: stopped by its clock ('failed', the
+      // instance discarded there), or it finished just then (its output is dropped, the instance is fine).
+      if (msg.t !== 'created') this.onStopped(w, w.overdue, msg.t !== 'failed');
       return;
     }
     const job = w.job;
@@ -518,16 +711,22 @@ export class WorkerPool {
       if (job.msg?.t === 'unload') w.live.delete(job.msg.pid);
       job.resolve(msg);
     }
-    w.busy = false;
+    this.free(w);
     this.pump();
   }
 
+  /** Starts a pool worker: an initial one (ready at once: its plugins load by targeted requests), or a replacement. */
   private spawn(initial: boolean): PluginWorker {
-    // A replacement knows every loaded plugin but creates no instance up front: an init that
+    const w = this.startThread(initial);
+    this.workers.push(w);
+    return w;
+  }
+
+  private startThread(initial: boolean): PluginWorker {
+    // A replacement (or spare) knows every loaded plugin but creates no instance up front: an init that
     // loops must not keep it from taking the other plugins' calls.
     const plugins = initial ? [] : [...this.specs.values()].map(({ spec, slot }) => ({ spec, slot }));
-    const w = new PluginWorker(this.minLogLevel, plugins);
-    this.workers.push(w);
+    const w = new PluginWorker(this.minLogLevel, this.workerNice, plugins);
     w.thread.on('message', (m: FromWorker) => this.onMessage(w, m));
     w.thread.on('error', (e) => void this.kill(w, `worker crashed: ${e.message}`, true));
     w.thread.on('exit', () => {
@@ -539,12 +738,56 @@ export class WorkerPool {
     return w;
   }
 
+  /** Schedules maintain() unless it is already due. */
+  private scheduleSpawn(): void {
+    if (this.spawnScheduled || this.closed) return;
+    this.spawnScheduled = true;
+    setImmediate(() => {
+      this.spawnScheduled = false;
+      this.maintain();
+    });
+  }
+
+  /**
+   * Makes up the pool's size at once (the spare first), and starts a new
+   * spare once plugins are loaded and no thread is starting: the spare is
+   * the only thread started ahead of need, so churn never starts two at once for it.
+   */
+  private maintain(): void {
+    if (this.closed || !this.started) return;
+    this.promoteSpare();
+    while (this.workers.length < this.size) this.spawn(false);
+    const starting = this.workers.some((w) => !w.ready) || this.spare !== null;
+    if (!starting && this.specs.size > 0) this.spare = this.startThread(false);
+  }
+
+  /** Fills the pool's empty places with the spare (ready: it takes queued calls at once; starting: once it is up). */
+  private promoteSpare(): boolean {
+    const s = this.spare;
+    if (!s || this.workers.length >= this.size) return false;
+    this.spare = null;
+    this.workers.push(s);
+    if (s.ready) this.pump();
+    return true;
+  }
+
   private async kill(w: PluginWorker, reason: string, replace: boolean): Promise<void> {
     if (w.dead) return;
     w.dead = true;
+    if (w === this.spare) {
+      // A spare that died (it never took a call) is not started again at once: a thread that cannot
+      // start would loop here. The next replacement starts one.
+      this.spare = null;
+      await w.thread.terminate();
+      return;
+    }
     w.ready = false;
     if (w.watchdog) clearTimeout(w.watchdog);
     w.watchdog = null;
+    if (w.overdue) {
+      this.release(w.overdue);
+      w.overdue = null;
+    }
     const job = w.job;
     w.job = null;
     if (job) {
@@ -563,10 +806,12 @@ export class WorkerPool {
     }
     this.workers.splice(this.workers.indexOf(w), 1);
     if (replace && !this.closed) {
-      this.events.onWorkerRestart(reason);
-      this.spawn(false);
+      // The spare takes the place now; any thread still missing starts in the background, one at a time.
+      this.events.onWorkerRestart(reason, this.promoteSpare());
+      this.scheduleSpawn();
     }
-    await w.thread.terminate();
+    // Queued calls go to the other workers now, not once the thread is gone.
     this.pump();
+    await w.thread.terminate();
   }
 }

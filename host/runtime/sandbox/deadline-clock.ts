@@ -70,6 +70,11 @@ export class DeadlineClock {
     this.deadline = Infinity;
   }
 
+  /** Milliseconds until the deadline (negative once past it; Infinity when disarmed): how long a host call may block. */
+  remainingMs(): number {
+    return this.deadline - performance.now();
+  }
+
   /** Throws DeadlineExceeded if the deadline has passed, else gives the guest more fuel. Host functions may call it too. */
   check(): void {
     const now = performance.now();

@@ -34,6 +34,11 @@ export interface GuestIo {
   memory(): WebAssembly.Memory;
   /** Bytes the guest wrote to stdout (1) or stderr (2). The view is only valid during the call: copy what you keep. */
   write(fd: 1 | 2, bytes: Uint8Array): void;
+  /**
+   * The call's deadline clock (sandbox/deadline-clock.ts), if it has one: a
+   * sleep ends at the deadline, and the call stops there (check() throws).
+   */
+  clock?(): { remainingMs(): number; check(): void } | null;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -203,6 +208,15 @@ export function guestWasi(io: GuestIo): Record<string, (...args: never[]) => num
       }
       // Descriptor events are ready at once; only with none does the guest sleep, until its first clock.
       if (events.length === 0 && wakeAt !== null) {
+        const ms = Math.ceil(Number(wakeAt - process.hrtime.bigint()) / 1e6);
+        const clock = io.clock?.();
+        const left = clock ? clock.remainingMs() : Infinity;
+        if (clock && ms > left) {
+          // The call's deadline comes first: sleep until just past it and stop there, so that a guest
+          // asleep in here cannot hold its worker beyond the deadline (check() throws DeadlineExceeded).
+          sleepMs(Math.ceil(Math.max(0, left)) + 1);
+          clock.check();
+        }
         sleepMs(Math.ceil(Number(wakeAt - process.hrtime.bigint()) / 1e6));
         const t = process.hrtime.bigint();
         for (const c of clocks) if (c.at <= t || c.at === wakeAt) events.push({ userdata: c.userdata, type: EVENTTYPE.CLOCK, error: E.SUCCESS });

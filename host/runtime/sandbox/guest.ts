@@ -75,7 +75,7 @@ export class Guest {
       logger: opts.logger,
       logLevel: 'info',
       functions: {
-        [GUEST_WASI_MODULE]: dropContextArg(guestWasi({ memory: () => g.requireMemory(), write: opts.write })),
+        [GUEST_WASI_MODULE]: dropContextArg(guestWasi({ memory: () => g.requireMemory(), write: opts.write, clock: () => g.clock })),
         [HOST_MODULE]: opts.hostFunctions(() => g.requireMemory()),
         [EXTISM_ENV]: { alloc: (cc: CallContext, n: bigint) => g.alloc(cc, n), var_set: (cc: CallContext, k: bigint, v: bigint) => g.varSet(cc, k, v) },
       } as never,

@@ -1,7 +1,11 @@
 // A plugin worker thread. It holds one foreground Extism instance of every
-// loaded plugin and runs one call at a time; the main thread watches the
-// deadline and terminates this whole thread if a call overruns, which is the
-// only way to stop a WASM loop (docs/extism-notes.md, "A foreground call cannot be interrupted").
+// loaded plugin and runs one call at a time. Each hook call runs under its own
+// deadline on this thread's clock: the guest checks it (deadline checks the
+// loader adds) and stops there with DeadlineExceeded, a 'timeout'; the
+// instance is discarded and the thread lives on. The main thread answers the
+// call at its deadline regardless, and terminates this whole thread only if it
+// does not report back shortly after (a guest that cannot be stopped from
+// inside: docs/extism-notes.md, "A foreground call cannot be interrupted").
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { parseInitOutput, parseNameOutput } from '../../abi/outputs.js';
@@ -14,10 +18,13 @@ import { Guest } from '../sandbox/guest.js';
 import { OutputTooLarge, sandgateHostFunctions } from '../sandbox/host-functions.js';
 import { panicMessage } from '../sandbox/panic-message.js';
 import { CallLogBudget, LogRates } from '../sandbox/log-budget.js';
+import { setUpPluginThread } from './os-thread.js';
 
 const PAGE = 64 * 1024;
 const port = parentPort!;
 const init = workerData as WorkerInit;
+// Done already by boot.ts, before this module was loaded (this returns its result).
+const thread = setUpPluginThread(init.nice);
 const minLogLevel = init.minLogLevel;
 const channel = new Channel(init.channel);
 const { i32, u8 } = channel;
@@ -253,6 +260,13 @@ function register(spec: PluginSpec, slot: number): void {
   slots.set(slot, spec.id);
 }
 
+/** Drops what this worker knows of a plugin (its instance is discarded or closed by the caller). */
+function forget(pid: string): void {
+  specs.delete(pid);
+  logRates.forget(pid);
+  for (const [slot, id] of slots) if (id === pid) slots.delete(slot);
+}
+
 /**
  * A hook call's first step when the plugin has no working instance here: a new
  * one, its init run. The main thread bounds this by init_timeout_ms; the hook
@@ -280,7 +294,10 @@ async function recreate(seq: number, pid: string): Promise<void> {
  * fits (the main thread decodes and validates it), otherwise in a 'done'
  * message; a failure goes back in a 'failed' message.
  */
-async function runHook(seq: number, pid: string, hook: string, input: Uint8Array, rid: string | null): Promise<void> {
+async function runHook(seq: number, pid: string, hook: string, input: Uint8Array, rid: string | null, timeoutMs: number): Promise<void> {
+  // This thread's own clock: the guest stops itself here (DeadlineExceeded, a 'timeout'), and the worker
+  // lives on. The main thread answers the call at its own deadline, set a moment earlier, either way.
+  const deadline = performance.now() + timeoutMs;
   const inst = instances.get(pid);
   if (!inst) {
     // The main thread asks for a 'create' first; this heals a disagreement: it now knows there is none.
@@ -291,7 +308,7 @@ async function runHook(seq: number, pid: string, hook: string, input: Uint8Array
   Atomics.store(i32, W.LOG_USED, 0);
   current = c;
   try {
-    let bytes = await inst.guest.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined);
+    let bytes = await inst.guest.call(hook, inst.spec.usesExtismInput ? input.slice() : undefined, deadline);
     if (c.channelOutput >= 0 || c.output) bytes = c.output;
     else if (bytes) {
       if (bytes.length > inst.spec.maxOutputBytes) throw new OutputTooLarge(bytes.length, inst.spec.maxOutputBytes);
@@ -341,7 +358,7 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'call':
-      await runHook(msg.seq, msg.pid, msg.hook, msg.input, msg.rid);
+      await runHook(msg.seq, msg.pid, msg.hook, msg.input, msg.rid, msg.timeoutMs);
       return;
     case 'create':
       await recreate(msg.seq, msg.pid);
@@ -349,12 +366,17 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'discard':
       await discard(msg.pid);
       return;
+    case 'register':
+      register(msg.spec, msg.slot);
+      return;
+    case 'forget':
+      await discard(msg.pid);
+      forget(msg.pid);
+      return;
     case 'unload': {
       const inst = instances.get(msg.pid);
-      specs.delete(msg.pid);
       instances.delete(msg.pid);
-      logRates.forget(msg.pid);
-      for (const [slot, pid] of slots) if (pid === msg.pid) slots.delete(slot);
+      forget(msg.pid);
       if (inst?.spec.hasCleanup) {
         try {
           await invoke(inst, 'cleanup', new Uint8Array(0), '');
@@ -379,7 +401,7 @@ async function handle(msg: ToWorker): Promise<void> {
 async function serve(): Promise<void> {
   let lastCall = Atomics.load(i32, W.CALL_SEQ);
   let calls = 0;
-  post({ t: 'ready' });
+  post(thread.refused ? { t: 'ready', tid: thread.tid, priorityRefused: thread.refused } : { t: 'ready', tid: thread.tid });
   for (;;) {
     const bell = Atomics.load(i32, W.DOORBELL);
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) await handle(m.message as ToWorker);
@@ -390,7 +412,7 @@ async function serve(): Promise<void> {
       const hook = HOOK_NAMES[Atomics.load(i32, W.CALL_HOOK)];
       const len = Atomics.load(i32, W.CALL_LEN);
       if (pid === undefined) post({ t: 'failed', seq, kind: 'unavailable', message: 'the plugin is not loaded in this worker' });
-      else await runHook(seq, pid, hook, u8.subarray(INPUT_OFF, INPUT_OFF + len), null);
+      else await runHook(seq, pid, hook, u8.subarray(INPUT_OFF, INPUT_OFF + len), null, Atomics.load(i32, W.CALL_TIMEOUT));
       if (++calls % YIELD_EVERY_CALLS === 0) await yieldToEventLoop();
       continue;
     }
