@@ -24,9 +24,8 @@
 // error, atomic waits): they are reported in `unbounded`, and such a module
 // is only ever run where its thread can be terminated (a plugin worker).
 
-import { ErrorCode, GatewayError } from '../../errors/codes.js';
-import { forEachInstruction, UnknownOpcode } from './instructions.js';
-import { ModuleEditor, skipLocals, type FunctionBody } from './module-editor.js';
+import { forEachInstruction } from './instructions.js';
+import { inFunction, ModuleEditor, rewriteFailed, skipLocals, type FunctionBody } from './module-editor.js';
 import { concat, EXTERN_KIND, leb, Reader, SECTION } from './wasm-binary.js';
 
 /** The exported fuel counter (mutable i32). */
@@ -180,15 +179,7 @@ function instrument(wasm: Uint8Array<ArrayBuffer>): DeadlineWatchedModule {
   const fill = hasMemory ? edit.addFunction(bulk, bulkBody(fuel, outOfFuel, [OP.misc, MISC.memoryFill, 0])) : -1;
   edit.addExport(FUEL_EXPORT, EXTERN_KIND.global, fuel);
   edit.addExport(CLOCK_TABLE_EXPORT, EXTERN_KIND.table, table);
-  const rewritten = bodies.map((body) => {
-    try {
-      return editBody(body, { fuel, outOfFuel, copy, fill }, unbounded);
-    } catch (e) {
-      const where = `function ${body.index}`;
-      if (e instanceof UnknownOpcode) throw new UnknownOpcode(`${where} uses ${e.message}`);
-      throw new Error(`${where}: ${(e as Error).message}`);
-    }
-  });
+  const rewritten = bodies.map((body) => inFunction(body.index, () => editBody(body, { fuel, outOfFuel, copy, fill }, unbounded)));
   return { bytes: edit.write(rewritten), unbounded: [...unbounded] };
 }
 
@@ -204,10 +195,6 @@ export function watchDeadlines(wasm: Uint8Array<ArrayBuffer>, plugin: string): D
   try {
     return instrument(wasm);
   } catch (e) {
-    const reason =
-      e instanceof UnknownOpcode
-        ? `${e.message}, which Sandgate's instruction reader does not know (a WebAssembly feature newer than Node 20's): build the plugin without it`
-        : (e as Error).message;
-    throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${plugin}": cannot add deadline checks to its code: ${reason}`, { plugin });
+    throw rewriteFailed(e, plugin, 'cannot add deadline checks to its code');
   }
 }

@@ -13,9 +13,8 @@
 // one extra wasm call, lost in memory.grow's own ~400 ns, and lowering the
 // flag adds ~20 ns to a hook call (a healthy call measured the same, ~6 µs).
 
-import { ErrorCode, GatewayError } from '../../errors/codes.js';
-import { forEachMemoryGrow, UnknownOpcode } from './instructions.js';
-import { ModuleEditor, skipLocals, type FunctionBody } from './module-editor.js';
+import { forEachMemoryGrow } from './instructions.js';
+import { inFunction, ModuleEditor, rewriteFailed, skipLocals, type FunctionBody } from './module-editor.js';
 import { concat, EXTERN_KIND, leb, Reader } from './wasm-binary.js';
 
 /** The export holding the flag: a mutable i32, 1 once a memory.grow was refused. */
@@ -43,14 +42,7 @@ function growFunctionBody(refusedGlobal: number): number[] {
 /** Byte ranges (relative to the body) of every memory.grow in a function body. */
 function findGrows(body: FunctionBody): [number, number][] {
   const found: [number, number][] = [];
-  try {
-    const r = new Reader(body.bytes, skipLocals(body.bytes));
-    forEachMemoryGrow(r, body.bytes.length, (s, e) => found.push([s, e]));
-  } catch (e) {
-    const where = `function ${body.index}`;
-    if (e instanceof UnknownOpcode) throw new UnknownOpcode(`${where} uses ${e.message}`);
-    throw new Error(`${where}: ${(e as Error).message}`);
-  }
+  inFunction(body.index, () => forEachMemoryGrow(new Reader(body.bytes, skipLocals(body.bytes)), body.bytes.length, (s, e) => found.push([s, e])));
   return found;
 }
 
@@ -95,11 +87,7 @@ export function watchMemoryGrow(wasm: Uint8Array<ArrayBuffer>, plugin: string): 
   try {
     return instrument(wasm);
   } catch (e) {
-    const reason =
-      e instanceof UnknownOpcode
-        ? `${e.message}, which Sandgate's instruction reader does not know (a WebAssembly feature newer than Node 20's): build the plugin without it`
-        : (e as Error).message;
-    throw new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${plugin}": cannot watch its memory.grow instructions: ${reason}`, { plugin });
+    throw rewriteFailed(e, plugin, 'cannot watch its memory.grow instructions');
   }
 }
 

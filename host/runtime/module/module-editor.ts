@@ -4,6 +4,7 @@
 // already uses keeps its meaning, and its own code can never name what was
 // added (those indices did not exist when the original module was validated).
 
+import { ErrorCode, GatewayError } from '../../errors/codes.js';
 import { UnknownOpcode, VALUE_TYPES } from './instructions.js';
 import { concat, encodeName, insertSection, leb, Reader, readSections, SECTION, writeSections, type Section } from './wasm-binary.js';
 
@@ -224,4 +225,34 @@ export function skipLocals(body: Uint8Array): number {
     if (!VALUE_TYPES.has(t)) throw new UnknownOpcode(`local type 0x${t.toString(16)} at byte ${r.pos - 1}`);
   }
   return r.pos;
+}
+
+/**
+ * Runs `read` over one function body; a failure says which function.
+ *
+ * @example const grows = inFunction(body.index, () => findGrows(body));
+ */
+export function inFunction<T>(index: number, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    const where = `function ${index}`;
+    if (e instanceof UnknownOpcode) throw new UnknownOpcode(`${where} uses ${e.message}`);
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A rewrite that failed, as the load error the operator reads: what could not
+ * be done to the plugin, and why (an instruction too new for the reader says
+ * how to rebuild).
+ *
+ * @example throw rewriteFailed(e, 'my-plugin', 'cannot add deadline checks to its code');
+ */
+export function rewriteFailed(e: unknown, plugin: string, what: string): GatewayError {
+  const reason =
+    e instanceof UnknownOpcode
+      ? `${e.message}, which Sandgate's instruction reader does not know (a WebAssembly feature newer than Node 20's): build the plugin without it`
+      : (e as Error).message;
+  return new GatewayError(ErrorCode.pluginLoadFailed, `plugin "${plugin}": ${what}: ${reason}`, { plugin });
 }
