@@ -31,7 +31,7 @@ export interface Exchange {
   observer?: HookObserver;
   /**
    * Aborted when the client disconnects (streaming stops its upstream and hooks with it).
-   * A function because @hono/node-server creates the signal on first access, and only streams need it.
+   * A function: making the signal costs (a listener on the response), and only streams need it.
    */
   clientSignal?: () => AbortSignal;
 }
