@@ -22,6 +22,13 @@ import { samplePlugin } from '../plugins.js';
 import { fmt, fmtInt, fmtPct, summarize, type Summary } from '../stats.js';
 import type { BenchPart, Cell, PartContext, Section, Table, TargetResult } from '../types.js';
 
+/**
+ * Runtime settings for every gateway of this part, as config.json spells them
+ * (e.g. BENCH_ISOLATION_RUNTIME='{"long_call_nice":19}'): to measure the
+ * isolation settings that are off by default. Unset: the defaults.
+ */
+const EXTRA_RUNTIME: Record<string, unknown> | undefined = process.env.BENCH_ISOLATION_RUNTIME ? JSON.parse(process.env.BENCH_ISOLATION_RUNTIME) : undefined;
+
 /** The looping plugin's deadline (plugins[].timeout_ms). */
 const DEADLINE_MS = 100;
 /** Issue 10's targets: a looping plugin answered within this of its deadline (p99), healthy traffic keeps this share of its quiet throughput. */
@@ -162,7 +169,7 @@ async function deadlineOverrun(ctx: PartContext, plugins: PluginConfig[], loopNa
   ctx.log('  A: starting gateway (hello-world + loop-llm)');
   let gw: GatewayChild | undefined;
   try {
-    gw = await startGatewayChild(ctx, { name: 'bench-iso-overrun', plugins, cpus });
+    gw = await startGatewayChild(ctx, { name: 'bench-iso-overrun', plugins, cpus, runtime: EXTRA_RUNTIME });
     await probe(gw);
     for (let i = 0; i < o.warmup; i++) await chatRequest(gw.url);
     ctx.log(`  A: up to ${o.requests} sequential looping requests (at most ${o.maxS} s)`);
@@ -209,7 +216,7 @@ async function neighbour(
   let gw: GatewayChild | undefined;
   let loops: { stop(): Promise<Answer[]> } | undefined;
   try {
-    gw = await startGatewayChild(ctx, { name: `bench-iso-${noisy ? 'noisy' : 'quiet'}`, plugins, cpus });
+    gw = await startGatewayChild(ctx, { name: `bench-iso-${noisy ? 'noisy' : 'quiet'}`, plugins, cpus, runtime: EXTRA_RUNTIME });
     await probe(gw);
     let chat: Summary | undefined;
     if (!noisy && o.chatRequests > 0) {
@@ -342,7 +349,7 @@ export const isolation: BenchPart = {
 
     const workers = overrun.workers ?? noisy.workers;
     const notes = [
-      `Each of the three measurements runs on a fresh gateway process (\`node dist/host/main/cli.js\`, log_level warn, mock provider, ${workers ?? '?'} plugin worker threads (the default)). Plugins: \`${sample.label}\` (every hook) and, where present, the \`loop-llm\` test fixture, whose pre_llm_hook never returns, configured with \`timeout_ms: ${DEADLINE_MS}\`, \`on_error: fail-open\` and \`circuit_breaker.failure_threshold: 0\` (disabled), so every request that reaches it costs a full deadline and a worker.`,
+      `Each of the three measurements runs on a fresh gateway process (\`node dist/host/main/cli.js\`, log_level warn, mock provider, ${workers ?? '?'} plugin worker threads (the default)${EXTRA_RUNTIME ? `, runtime settings ${JSON.stringify(EXTRA_RUNTIME)} from BENCH_ISOLATION_RUNTIME` : ''}). Plugins: \`${sample.label}\` (every hook) and, where present, the \`loop-llm\` test fixture, whose pre_llm_hook never returns, configured with \`timeout_ms: ${DEADLINE_MS}\`, \`on_error: fail-open\` and \`circuit_breaker.failure_threshold: 0\` (disabled), so every request that reaches it costs a full deadline and a worker.`,
       `Pinning: ${ctx.taskset ? `gateway \`taskset -c ${cpus}\`${process.env.BENCH_GATEWAY_CPUS ? ' (BENCH_GATEWAY_CPUS)' : ''}, both clients (in the benchmark process) ${pinned ? 'pinned to core 0' : 'NOT pinned (taskset -p failed)'}` : 'taskset not found: nothing pinned, clients and gateway share the cores'}. The looping guest code spins on the gateway's own core${cpus.includes('-') || cpus.includes(',') ? 's' : ''} until its worker is terminated, so it takes CPU time from the gateway's main thread and from the healthy plugin calls.`,
       `A: ${a.warmup} warm-up requests, then up to ${a.requests} sequential requests (capped at ${a.maxS} s). "Overrun" is the time from sending the request to having the whole answer, minus the ${DEADLINE_MS} ms deadline: the deadline timer's lateness, terminating the worker, the rest of the request (hello-world's hooks, the mock provider) and, when no worker is free because a replacement is still starting, the wait for one. For reference, the same chat request through a gateway without the looping plugin takes p50 ${fmt(quiet.chat?.p50, 2)} ms, p99 ${fmt(quiet.chat?.p99, 2)} ms (${fmtInt(quiet.chat?.count)} sequential requests). "Worker replacements" is \`sandgate_plugin_worker_restarts_total\` over the measured requests: each overrun terminates its worker thread and starts a new one, which creates each plugin's instance on that plugin's first call there.`,
       `B: in each gateway, a ${b.warmS} s warm-up, then ${b.measureS} s measured. GET /v1/models runs hello-world's two transport hooks and no LLM hook, so the healthy requests never call the looping plugin: what they lose is the shared worker threads (busy or being replaced) and CPU. In the second gateway, a second client keeps ${LOOP_CONCURRENCY} POST /v1/chat/completions in flight from before the warm-up to the end of the measurement, each reaching the loop. Both clients run in the benchmark process; latencies are measured by them.`,
