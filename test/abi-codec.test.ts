@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decode, encode, encoded, encodeEnvelope, nestsDeeper, TooDeep } from '../host/abi/codec.js';
+import { decode, encode, encoded, encodeEnvelope, LastEncoded, nestsDeeper, TooDeep } from '../host/abi/codec.js';
 import { tooDeepAt } from '../host/pipeline/client-json.js';
 import { ROOT } from './helpers/paths.js';
 
@@ -136,5 +136,17 @@ describe('an envelope spliced from encoded parts', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('LastEncoded', () => {
+  it('encodes again only when asked for another object', () => {
+    const last = new LastEncoded();
+    const a = { choices: [{ delta: { content: 'a' } }] };
+    const first = last.of(a);
+    assert.equal(last.of(a), first, 'the same object: the same bytes, not encoded again');
+    const b = { choices: [{ delta: { content: 'b' } }] };
+    assert.deepEqual(Buffer.from(last.of(b).bytes), Buffer.from(encode(b)));
+    assert.deepEqual(Buffer.from(last.of(a).bytes), Buffer.from(encode(a)), 'back to the first object: its own bytes');
   });
 });

@@ -40,6 +40,26 @@ export function encoded(value: unknown): Encoded {
   return new Encoded(encode(value));
 }
 
+/**
+ * Encodes a value once for as long as the same object is asked for again: the
+ * pipeline replaces what a plugin changed (a new response, a new chunk) rather
+ * than changing it in place, so each following plugin of the phase reuses the bytes.
+ *
+ * @example const last = new LastEncoded(); encodeEnvelope({ ctx, chunk: last.of(chunk) });
+ */
+export class LastEncoded {
+  private value: unknown;
+  private bytes: Encoded | null = null;
+
+  of(value: unknown): Encoded {
+    if (this.bytes === null || this.value !== value) {
+      this.value = value;
+      this.bytes = encoded(value);
+    }
+    return this.bytes;
+  }
+}
+
 const FIXMAP = 0x80;
 const keyBytes = new Map<string, Uint8Array>();
 

@@ -1,6 +1,6 @@
 import { sameValue } from '../abi/same-value.js';
 import type { HookName, LlmChunk, LlmError, LlmPostOutput, LlmRequest, LlmRequestPatch } from '../abi/types.js';
-import { type Encoded, encoded, encodeEnvelope } from '../abi/codec.js';
+import { type Encoded, encoded, encodeEnvelope, LastEncoded } from '../abi/codec.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
 import type { LlmResult } from '../providers/contract.js';
 import { asChunk, chunkForPostLlm } from './chunks.js';
@@ -139,7 +139,7 @@ async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin
 
   result ??= await callProvider(req);
   // What the post-hooks see, encoded once while it stays the same object (a plugin's change is a new one).
-  let seen = { of: undefined as unknown, bytes: null as Encoded | null };
+  const seen = new LastEncoded();
 
   try {
     for (let i = ran - 1; i >= 0; i--) {
@@ -157,10 +157,9 @@ async function runAttempt<S extends OpenedStream>(plugins: readonly LoadedPlugin
         } else if (out?.chunk) result.stream.first = out.chunk;
         continue;
       }
-      const value = result.response ?? result.error;
-      const bytes = seen.bytes && seen.of === value ? seen.bytes : encoded(value);
-      seen = { of: value, bytes };
-      const envelope: Encoded = result.response ? encodeEnvelope({ ctx: ex.ctx.encoded(), response: bytes }) : encodeEnvelope({ ctx: ex.ctx.encoded(), error: bytes });
+      const envelope: Encoded = result.response
+        ? encodeEnvelope({ ctx: ex.ctx.encoded(), response: seen.of(result.response) })
+        : encodeEnvelope({ ctx: ex.ctx.encoded(), error: seen.of(result.error) });
       const out: LlmPostOutput | null = await invokeHook(p, hook, envelope, ex);
       if (!out) continue;
       if (out.response) result = { response: out.response };

@@ -1,4 +1,4 @@
-import { encodeEnvelope } from '../abi/codec.js';
+import { encodeEnvelope, LastEncoded } from '../abi/codec.js';
 import type { HookError, LlmChunk, LlmError, LlmRequest } from '../abi/types.js';
 import { ErrorCode, errorFields, GatewayError } from '../errors/codes.js';
 import type { LoadedPlugin } from '../plugins/loaded-plugin.js';
@@ -313,9 +313,11 @@ class ChunkRelay implements ChunkStream {
         if (out?.chunk) current = out.chunk;
       }
     }
+    // The chunk encoded once for the chunk hooks that see it unchanged (a plugin's change is a new chunk).
+    const seen = new LastEncoded();
     for (const plugin of this.chunkHooks) {
       if (!this.open) return {};
-      const out = await invokeHook(plugin, 'http_transport_stream_chunk_hook', encodeEnvelope({ ctx: ex.ctx.encoded(), chunk: current }), ex);
+      const out = await invokeHook(plugin, 'http_transport_stream_chunk_hook', encodeEnvelope({ ctx: ex.ctx.encoded(), chunk: seen.of(current) }), ex);
       if (!out) continue;
       if (out.error) return { fault: { kind: 'hook', error: out.error, plugin: plugin.name } };
       if (out.drop) return {};

@@ -53,14 +53,14 @@ function applyResponsePatch(resp: HttpResponse, patch: ResponsePatch | undefined
 }
 
 /** The request as one plugin may see it: without the body unless it asked for bodies. */
-function visibleRequest(p: LoadedPlugin, req: HttpRequest): HttpRequest {
-  if (p.wantsRequestBody || req.body === undefined) return req;
+function visibleRequest(req: HttpRequest, withBody: boolean): HttpRequest {
+  if (withBody || req.body === undefined) return req;
   const { body: _omitted, ...rest } = req;
   return rest;
 }
 
-function visibleResponse(p: LoadedPlugin, resp: HttpResponse): HttpResponse {
-  if (p.wantsResponseBody || resp.body === undefined) return resp;
+function visibleResponse(resp: HttpResponse, withBody: boolean): HttpResponse {
+  if (withBody || resp.body === undefined) return resp;
   const { body: _omitted, ...rest } = resp;
   return rest;
 }
@@ -117,7 +117,7 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
   for (let i = 0; i < plugins.length && !resp; i++) {
     const p = plugins[i];
     if (p.has('http_transport_pre_hook')) {
-      const out = await invokeHook(p, 'http_transport_pre_hook', encodeEnvelope({ ctx: ex.ctx.encoded(), req: reqViews.of(p, p.wantsRequestBody, req) }), ex);
+      const out = await invokeHook(p, 'http_transport_pre_hook', encodeEnvelope({ ctx: ex.ctx.encoded(), req: reqViews.of(req, p.wantsRequestBody) }), ex);
       if (!out) continue; // fail-open failure: as if it said "continue"
       if (out.req) reqViews.clear();
       applyRequestPatch(req, out.req);
@@ -139,7 +139,7 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
   for (let i = ran - 1; i >= 0; i--) {
     const p = plugins[i];
     if (!p.has('http_transport_post_hook')) continue;
-    const envelope = encodeEnvelope({ ctx: ex.ctx.encoded(), req: reqViews.of(p, p.wantsRequestBody, req), resp: respViews.of(p, p.wantsResponseBody, resp) });
+    const envelope = encodeEnvelope({ ctx: ex.ctx.encoded(), req: reqViews.of(req, p.wantsRequestBody), resp: respViews.of(resp, p.wantsResponseBody) });
     const out = await invokeHook(p, 'http_transport_post_hook', envelope, ex);
     if (!out) continue;
     if (out.error) {
@@ -160,12 +160,12 @@ export async function runTransport(plugins: readonly LoadedPlugin[], req: HttpRe
  */
 class ViewCache<T> {
   private readonly views = new Map<boolean, Encoded>();
-  constructor(private readonly view: (p: LoadedPlugin, value: T) => T) {}
+  constructor(private readonly view: (value: T, withBody: boolean) => T) {}
 
-  of(p: LoadedPlugin, withBody: boolean, value: T): Encoded {
+  of(value: T, withBody: boolean): Encoded {
     let bytes = this.views.get(withBody);
     if (!bytes) {
-      bytes = encoded(this.view(p, value));
+      bytes = encoded(this.view(value, withBody));
       this.views.set(withBody, bytes);
     }
     return bytes;

@@ -106,9 +106,8 @@ export class InThreadPlugin {
       }
     }
     const call = this.begin(input);
-    let output: Uint8Array | null;
     try {
-      output = this.run(inst, hook, performance.now() + Math.min(timeoutMs, this.opts.budgetMs));
+      const output = this.run(inst, hook, performance.now() + Math.min(timeoutMs, this.opts.budgetMs));
       const value = OUTPUT_PARSERS[hook](output, this.opts.maxValueDepth);
       this.end(call, rid);
       return value;
