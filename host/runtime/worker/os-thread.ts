@@ -1,7 +1,7 @@
 // The plugin worker's own operating-system thread: its name and its CPU
 // scheduling priority. Plugin code that spins until its deadline must not
 // take the CPU from the main thread, which answers that deadline and serves
-// every other connection (README "Why plugin threads at a lower priority?").
+// every other connection (README "Why can long plugin calls run at a lower priority, and why not by default?").
 // On Linux, setpriority(PRIO_PROCESS, tid) applies to that one thread, and a
 // thread can find its own id through /proc/thread-self.
 
